@@ -1,0 +1,3 @@
+from rllib_maaal.cli import main
+
+raise SystemExit(main())

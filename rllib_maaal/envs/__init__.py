@@ -1,0 +1,39 @@
+"""Environments of rllib_maaal, registered with RLlib/Tune under ``maaal/<task>``.
+
+Each task module provides PettingZoo's ``env()`` / ``parallel_env()`` and ``make_team_env(config)``,
+which returns the team view (:mod:`rllib_maaal.envs.team`): a ``gymnasium.Env`` for one instance, or
+a batched ``gymnasium.vector.VectorEnv`` when RLlib passes ``num_envs`` (vector entry point).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+#: Registered name → "module:function" building the team view from an env_config dict.
+TASKS: dict[str, str] = {
+    "maaal/city": "rllib_maaal.envs.city:make_team_env",
+    "maaal/intern": "rllib_maaal.envs.intern:make_team_env",
+    "maaal/football": "rllib_maaal.envs.football:make_team_env",
+}
+
+
+def env_creator(name: str) -> Callable[[dict[str, Any]], Any]:
+    """The RLlib env creator of a registered task (imported only when first called)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown environment {name!r}; ours are: {', '.join(sorted(TASKS))}")
+    module_name, func_name = TASKS[name].split(":")
+
+    def create(config: dict[str, Any]) -> Any:
+        return getattr(importlib.import_module(module_name), func_name)(dict(config))
+
+    return create
+
+
+def register_envs() -> None:
+    """Register every task with Tune's registry, so ``env: maaal/...`` works from YAML."""
+    from ray.tune.registry import register_env
+
+    for name in TASKS:
+        register_env(name, env_creator(name))

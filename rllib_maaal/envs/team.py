@@ -1,0 +1,233 @@
+"""The team view: every agent of one task instance as one logical RLlib agent.
+
+Value-decomposition methods (QMIX and MAAAL's mixer) need all agents of a time step together, so
+RLlib sees a team as a single agent (RLlib's own rule for grouped agents). Every task of this
+package exposes the same observation/action dictionary, which is what the algorithms consume:
+
+Observation (``gymnasium.spaces.Dict``), N agents, M subtasks, A actions, U allocation units:
+
+=========================  ===============  =====================================================
+key                        shape            meaning
+=========================  ===============  =====================================================
+``obs``                    (N, D) or        per-agent observation (flat layout), or per-agent
+                           (N, E, F)        entity sets (entity layout, with ``entity_mask``)
+``entity_mask``            (N, E)           entity layout only: 1 for real entities
+``state``                  (S,)             global state for the mixer
+``agent_mask``             (N,)             1 for agents that are present (padding/dead → 0)
+``action_mask``            (N, A)           the env's own available actions ``avail_i``
+``subtask_status``         (M, K)           raw subtask status (encoded by the algorithm, ``ψ``)
+``subtask_type``           (M,)             which subtask network θ serves subtask m
+``subtask_active``         (M,)             1 while the behaviour tree ticks subtask m
+``subtask_action_mask``    (M, A)           ``u_m``: actions subtask m allows
+``allocation``             (U,)             allocation in force (unit → subtask)
+``decide``                 (1,)             1 when a new allocation is due at this step
+``rule_allocation``        (U,)             the task's heuristic allocation (R-AL, Fixed-BT)
+``rule_action``            (N, M)           the task's scripted action of agent i inside subtask m
+``agent_unit``             (N,)             allocation unit of each agent (agent i itself unless
+                                            units are groups, e.g. intern teams)
+=========================  ===============  =====================================================
+
+Action (``gymnasium.spaces.Dict``): ``allocation`` (U,) with values in [0, M) and ``action``
+(N,) with values in [0, A). The env adopts ``allocation`` only on steps where ``decide`` was 1
+(then every unit must point at an active subtask) and keeps the one in force otherwise; ``action``
+must respect ``action_mask`` for present agents. The team reward is the global reward r;
+per-subtask rewards travel in ``infos["subtask_reward"]``.
+
+Decision timing lives in the env (``allocation_interval`` steps, or earlier when the set of
+active subtasks changes) so that allocations are part of the recorded episode and the algorithm's
+module stays stateless.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+OBS_KEYS = (
+    "obs",
+    "state",
+    "agent_mask",
+    "action_mask",
+    "subtask_status",
+    "subtask_type",
+    "subtask_active",
+    "subtask_action_mask",
+    "allocation",
+    "decide",
+    "rule_allocation",
+    "rule_action",
+    "agent_unit",
+)
+
+
+def team_observation_space(
+    *,
+    n_agents: int,
+    obs_shape: tuple[int, ...],
+    state_dim: int,
+    n_actions: int,
+    n_subtasks: int,
+    status_dim: int,
+    n_subtask_types: int,
+    n_units: int | None = None,
+) -> spaces.Dict:
+    """The observation space of a team view (see the module docstring for the keys)."""
+    n_units = n_agents if n_units is None else n_units
+    f32 = np.float32
+    space = {
+        "obs": spaces.Box(-np.inf, np.inf, (n_agents, *obs_shape), f32),
+        "state": spaces.Box(-np.inf, np.inf, (state_dim,), f32),
+        "agent_mask": spaces.Box(0.0, 1.0, (n_agents,), f32),
+        "action_mask": spaces.Box(0.0, 1.0, (n_agents, n_actions), f32),
+        "subtask_status": spaces.Box(-np.inf, np.inf, (n_subtasks, status_dim), f32),
+        "subtask_type": spaces.Box(0, n_subtask_types - 1, (n_subtasks,), np.int64),
+        "subtask_active": spaces.Box(0.0, 1.0, (n_subtasks,), f32),
+        "subtask_action_mask": spaces.Box(0.0, 1.0, (n_subtasks, n_actions), f32),
+        "allocation": spaces.Box(0, n_subtasks - 1, (n_units,), np.int64),
+        "decide": spaces.Box(0.0, 1.0, (1,), f32),
+        "rule_allocation": spaces.Box(0, n_subtasks - 1, (n_units,), np.int64),
+        "rule_action": spaces.Box(0, n_actions - 1, (n_agents, n_subtasks), np.int64),
+        "agent_unit": spaces.Box(0, n_units - 1, (n_agents,), np.int64),
+    }
+    if len(obs_shape) == 2:
+        space["entity_mask"] = spaces.Box(0.0, 1.0, (n_agents, obs_shape[0]), f32)
+    return spaces.Dict(space)
+
+
+def team_action_space(*, n_agents: int, n_actions: int, n_subtasks: int, n_units: int | None = None
+                      ) -> spaces.Dict:
+    """The joint action of a team view: an allocation per unit and an action per agent."""
+    n_units = n_agents if n_units is None else n_units
+    return spaces.Dict(
+        {
+            "allocation": spaces.MultiDiscrete(np.full(n_units, n_subtasks, np.int64)),
+            "action": spaces.MultiDiscrete(np.full(n_agents, n_actions, np.int64)),
+        }
+    )
+
+
+def check_actions(
+    actions: np.ndarray, action_mask: np.ndarray, agent_mask: np.ndarray, agent_names: list[str]
+) -> None:
+    """Raise a ``ValueError`` naming the first agent whose action is malformed or unavailable.
+
+    ``actions`` is (B, N) integer, ``action_mask`` (B, N, A), ``agent_mask`` (B, N).
+    """
+    n_actions = action_mask.shape[-1]
+    if actions.shape != action_mask.shape[:-1]:
+        raise ValueError(
+            f"actions must have shape {action_mask.shape[:-1]} (envs × agents), got {actions.shape}"
+        )
+    in_range = (actions >= 0) & (actions < n_actions)
+    clipped = np.clip(actions, 0, n_actions - 1)
+    allowed = np.take_along_axis(action_mask, clipped[..., None], axis=-1)[..., 0] > 0
+    bad = (agent_mask > 0) & ~(in_range & allowed)
+    if bad.any():
+        b, i = np.argwhere(bad)[0]
+        valid = np.flatnonzero(action_mask[b, i]).tolist()
+        raise ValueError(
+            f"agent {agent_names[i]!r} (env {b}) took action {int(actions[b, i])}, which is not "
+            f"available; available actions: {valid}"
+        )
+
+
+class BatchedCore(Protocol):
+    """A task simulated for B instances at once in NumPy (arrays over instances first)."""
+
+    num_envs: int
+    single_observation_space: spaces.Dict
+    single_action_space: spaces.Dict
+
+    def reset(self, which: np.ndarray, seed: int | None = None) -> None:
+        """Start new episodes in the instances where ``which`` (B,) is True."""
+
+    def step(
+        self, action: dict[str, np.ndarray], which: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance the instances where ``which`` is True; return reward, terminated, truncated
+        (each (B,)) and infos as a dict of (B, ...) arrays. Other instances are left untouched."""
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """The team observation of every instance, each key batched as (B, ...)."""
+
+    def render(self, index: int = 0) -> np.ndarray | None:
+        """An RGB frame of instance ``index``."""
+
+
+class BatchedTeamEnv(gym.vector.VectorEnv):
+    """A ``gymnasium`` vector env over a batched core, with NEXT_STEP autoreset.
+
+    This is what RLlib's EnvRunners step when ``gym_env_vectorize_mode="vector_entry_point"``:
+    one NumPy call advances every instance, instead of one Python env object per instance.
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+
+    def __init__(self, core: BatchedCore) -> None:
+        self.core = core
+        self.num_envs = core.num_envs
+        self.single_observation_space = core.single_observation_space
+        self.single_action_space = core.single_action_space
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, self.num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._autoreset = np.zeros(self.num_envs, bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self.core.reset(np.ones(self.num_envs, bool), seed)
+        self._autoreset[:] = False
+        return self.core.observe(), {}
+
+    def step(self, actions: dict[str, np.ndarray]):
+        live = ~self._autoreset
+        reward, terminated, truncated, infos = self.core.step(actions, live)
+        if self._autoreset.any():
+            self.core.reset(self._autoreset)
+            reward = np.where(live, reward, 0.0)
+            terminated = terminated & live
+            truncated = truncated & live
+        self._autoreset = terminated | truncated
+        return self.core.observe(), reward, terminated, truncated, infos
+
+    def render(self) -> np.ndarray | None:
+        return self.core.render(0)
+
+
+class SingleTeamEnv(gym.Env):
+    """One instance of a batched core as a plain ``gymnasium.Env``."""
+
+    def __init__(self, core: BatchedCore, render_mode: str | None = None) -> None:
+        if core.num_envs != 1:
+            raise ValueError(f"SingleTeamEnv needs a core with num_envs=1, got {core.num_envs}")
+        self.core = core
+        self.observation_space = core.single_observation_space
+        self.action_space = core.single_action_space
+        self.render_mode = render_mode
+        self._one = np.ones(1, bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.core.reset(self._one, seed)
+        return _first(self.core.observe()), {}
+
+    def step(self, action: dict[str, Any]):
+        batched = {k: np.asarray(v)[None] for k, v in action.items()}
+        reward, terminated, truncated, infos = self.core.step(batched, self._one)
+        return (
+            _first(self.core.observe()),
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            _first(infos),
+        )
+
+    def render(self) -> np.ndarray | None:
+        return self.core.render(0)
+
+
+def _first(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {k: v[0] for k, v in batch.items() if not k.startswith("_")}
