@@ -9,9 +9,12 @@ Observation (``gymnasium.spaces.Dict``), N agents, M subtasks, A actions, U allo
 =========================  ===============  =====================================================
 key                        shape            meaning
 =========================  ===============  =====================================================
-``obs``                    (N, D) or        per-agent observation (flat layout), or per-agent
-                           (N, E, F)        entity sets (entity layout, with ``entity_mask``)
-``entity_mask``            (N, E)           entity layout only: 1 for real entities
+``obs``                    (N, D)           per-agent observation: everything the agent sees
+                                            (flat layout), or only its own features (entity
+                                            layout)
+``entities``               (E, F)           entity layout only: the features of every entity,
+                                            computed once per instance and shared by all agents
+``entity_mask``            (E,)             entity layout only: 1 for real (non-padding) entities
 ``state``                  (S,)             global state for the mixer
 ``agent_mask``             (N,)             1 for agents that are present (padding/dead → 0)
 ``action_mask``            (N, A)           the env's own available actions ``avail_i``
@@ -66,19 +69,23 @@ OBS_KEYS = (
 def team_observation_space(
     *,
     n_agents: int,
-    obs_shape: tuple[int, ...],
+    obs_dim: int,
     state_dim: int,
     n_actions: int,
     n_subtasks: int,
     status_dim: int,
     n_subtask_types: int,
     n_units: int | None = None,
+    entity_shape: tuple[int, int] | None = None,
 ) -> spaces.Dict:
-    """The observation space of a team view (see the module docstring for the keys)."""
+    """The observation space of a team view (see the module docstring for the keys).
+
+    ``entity_shape=(E, F)`` selects the entity layout (adds ``entities`` and ``entity_mask``).
+    """
     n_units = n_agents if n_units is None else n_units
     f32 = np.float32
     space = {
-        "obs": spaces.Box(-np.inf, np.inf, (n_agents, *obs_shape), f32),
+        "obs": spaces.Box(-np.inf, np.inf, (n_agents, obs_dim), f32),
         "state": spaces.Box(-np.inf, np.inf, (state_dim,), f32),
         "agent_mask": spaces.Box(0.0, 1.0, (n_agents,), f32),
         "action_mask": spaces.Box(0.0, 1.0, (n_agents, n_actions), f32),
@@ -92,13 +99,15 @@ def team_observation_space(
         "rule_action": spaces.Box(0, n_actions - 1, (n_agents, n_subtasks), np.int64),
         "agent_unit": spaces.Box(0, n_units - 1, (n_agents,), np.int64),
     }
-    if len(obs_shape) == 2:
-        space["entity_mask"] = spaces.Box(0.0, 1.0, (n_agents, obs_shape[0]), f32)
+    if entity_shape is not None:
+        space["entities"] = spaces.Box(-np.inf, np.inf, entity_shape, f32)
+        space["entity_mask"] = spaces.Box(0.0, 1.0, entity_shape[:1], f32)
     return spaces.Dict(space)
 
 
-def team_action_space(*, n_agents: int, n_actions: int, n_subtasks: int, n_units: int | None = None
-                      ) -> spaces.Dict:
+def team_action_space(
+    *, n_agents: int, n_actions: int, n_subtasks: int, n_units: int | None = None
+) -> spaces.Dict:
     """The joint action of a team view: an allocation per unit and an action per agent."""
     n_units = n_agents if n_units is None else n_units
     return spaces.Dict(
