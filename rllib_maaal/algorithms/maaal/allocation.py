@@ -1,0 +1,56 @@
+"""Choosing allocations from the allocation Q matrix Q̂ (..., U, M).
+
+``free`` is the paper's rule (each unit takes its own argmax). ``capacity`` and ``pairing`` feed
+the same matrix to an exact solver when allocations are constrained (spec: maaal.md, step 4):
+
+* capacity: at most c_m units per subtask → assignment on the slot-expanded matrix;
+* pairing: units are teams and subtask m means "paired with team m"; the matching maximises
+  Σ_u Q̂[u, partner(u)], i.e. pair {i, j} is worth Q̂_ij + Q̂_ji and a self-pair Q̂_ii.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from rllib_maaal.grouping import capacity_assignment, max_weight_pairing
+
+#: Finite stand-in for −inf (inactive subtasks) inside the solvers.
+_FORBIDDEN = -1e9
+
+
+def greedy_allocation(q_alloc: torch.Tensor, cfg: Mapping[str, Any]) -> torch.Tensor:
+    """The allocation (..., U) that maximises Q̂ under ``cfg["allocation_solver"]``."""
+    solver = cfg["allocation_solver"]
+    if solver == "free":
+        return q_alloc.argmax(-1)
+    scores = torch.nan_to_num(q_alloc.detach(), neginf=_FORBIDDEN).double().cpu().numpy()
+    lead, (n_units, n_subtasks) = scores.shape[:-2], scores.shape[-2:]
+    flat = scores.reshape(-1, n_units, n_subtasks)
+    if solver == "capacity":
+        capacity = np.broadcast_to(np.asarray(cfg["subtask_capacity"]), (n_subtasks,))
+        chosen = capacity_assignment(flat, capacity)
+    else:
+        pair = flat + flat.transpose(0, 2, 1)
+        diagonal = np.arange(n_units)
+        pair[:, diagonal, diagonal] = flat[:, diagonal, diagonal]
+        chosen = max_weight_pairing(pair, allow_self=cfg["allow_self_pairing"])
+    return torch.as_tensor(np.asarray(chosen).reshape(*lead, n_units), device=q_alloc.device)
+
+
+def random_allocation(
+    q_alloc: torch.Tensor, cfg: Mapping[str, Any], epsilon: float, greedy: torch.Tensor
+) -> torch.Tensor:
+    """ε-greedy: replace ``greedy`` by a uniformly random feasible allocation with probability ε —
+    per unit for ``free`` (the paper), per instance for the constrained solvers (a unit cannot
+    change alone without breaking the constraint)."""
+    noise = torch.rand_like(q_alloc).masked_fill(q_alloc == float("-inf"), float("-inf"))
+    random = greedy_allocation(noise, cfg)
+    per = greedy.shape if cfg["allocation_solver"] == "free" else greedy.shape[:-1]
+    explore = torch.rand(per, device=q_alloc.device) < epsilon
+    if cfg["allocation_solver"] != "free":
+        explore = explore.unsqueeze(-1)
+    return torch.where(explore, random, greedy)

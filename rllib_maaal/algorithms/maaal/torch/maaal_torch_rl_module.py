@@ -1,0 +1,219 @@
+"""MAAAL's networks as one RLlib ``TorchRLModule`` (Li et al., 2023, Fig. 1).
+
+Upper layer (allocation)::
+
+    w_i   = φ(o_i)                      agent network, shared by all agents
+    v_m   = ψ(status_m)                 subtask encoder
+    Q̂_um  = g(w_u) · v_m                allocation Q of unit u for subtask m (−inf if inactive)
+
+where a unit is an agent, or a group of agents whose ``w`` is the Deep-Sets mean over its members
+(intern teams). Lower layer (action)::
+
+    Q̄^i   = θ_{τ(m_i)}(w_i, status_{m_i})   subtask network of the subtask type τ, batched
+    Q^i   = Q̄^i masked with −inf outside u_{m_i} ∧ avail_i
+    Q_tot = f(Q^1_{a_1}, ..., Q^N_{a_N}; s)  QMIX (or VDN) mixer
+
+Deviation from the paper: it writes ``Q_i = Q̄^i * u_m``. Multiplying by a 0/1 mask makes masked
+actions worth 0, which beats every valid action whose Q is negative; masking with −inf never
+selects them.
+
+The subtask networks read the raw subtask status, not ψ's encoding, so that the action loss L2
+cannot move the allocation module (the paper's gradient split: L1 → φ, g, ψ; L2 → φ, θ, f).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
+from rllib_maaal.algorithms.maaal.schedules import piecewise_linear
+from rllib_maaal.models import AgentEncoder, TypedMLP, make_mixer, mlp
+
+NEG_INF = float("-inf")
+
+
+class MAAALTorchRLModule(TorchRLModule, TargetNetworkAPI):
+    """Agent network, allocation module, subtask networks and mixer.
+
+    ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.maaal.MAAALConfig`):
+    ``hidden``, ``mixing_embed``, ``hypernet_hidden``, ``mixer``, ``allocation``, ``action``,
+    ``allocation_solver``, ``subtask_capacity``, ``allow_self_pairing``, ``epsilon_allocation``,
+    ``epsilon_action``.
+    """
+
+    def setup(self) -> None:
+        space = self.observation_space
+        cfg = self.model_config
+        self.n_agents, obs_dim = space["obs"].shape
+        self.n_units = space["allocation"].shape[0]
+        self.n_subtasks, status_dim = space["subtask_status"].shape
+        self.n_actions = space["action_mask"].shape[-1]
+        n_types = int(space["subtask_type"].high.max()) + 1
+        entity_dim = space["entities"].shape[-1] if "entities" in space.spaces else None
+        hidden = cfg["hidden"]
+
+        self.agent_net = AgentEncoder(obs_dim, hidden, entity_dim)
+        self.alloc_head = mlp(hidden, hidden, hidden)  # g
+        self.subtask_encoder = mlp(status_dim + n_types, hidden, hidden)  # ψ
+        self.subtask_nets = TypedMLP(n_types, hidden + status_dim, hidden, self.n_actions)  # θ
+        self.mixer = make_mixer(
+            cfg["mixer"],
+            self.n_agents,
+            space["state"].shape[0],
+            cfg["mixing_embed"],
+            cfg["hypernet_hidden"],
+        )
+        self.n_types = n_types
+
+    # ---------------------------------------------------------------- networks
+    def encode_agents(
+        self, obs: dict[str, torch.Tensor], agent_net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """w = φ(o): (..., N, H)."""
+        net = agent_net or self.agent_net
+        return net(obs["obs"], obs.get("entities"), obs.get("entity_mask"))
+
+    def allocation_q(
+        self,
+        obs: dict[str, torch.Tensor],
+        w: torch.Tensor,
+        heads: tuple[nn.Module, nn.Module] | None = None,
+    ) -> torch.Tensor:
+        """Q̂ (..., U, M) = g(w_u) · ψ(status_m), −inf on inactive subtasks."""
+        alloc_head, subtask_encoder = heads or (self.alloc_head, self.subtask_encoder)
+        unit_w = self._unit_embeddings(obs, w)
+        types = nn.functional.one_hot(obs["subtask_type"].long(), self.n_types).to(w.dtype)
+        v = subtask_encoder(torch.cat([obs["subtask_status"], types], dim=-1))
+        q = torch.einsum("...uh,...mh->...um", alloc_head(unit_w), v)
+        return q.masked_fill(obs["subtask_active"].unsqueeze(-2) <= 0, NEG_INF)
+
+    def agent_q(
+        self,
+        obs: dict[str, torch.Tensor],
+        w: torch.Tensor,
+        allocation: torch.Tensor,
+        subtask_nets: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """Q (..., N, A) of every agent inside its allocated subtask, −inf on masked actions."""
+        nets = subtask_nets or self.subtask_nets
+        m = self.subtask_of_agent(obs, allocation)
+        status = _gather_rows(obs["subtask_status"], m)
+        types = obs["subtask_type"].gather(-1, m)
+        q = nets(torch.cat([w, status], dim=-1), types)
+        return q.masked_fill(self.valid_actions(obs, m) <= 0, NEG_INF)
+
+    def mix(
+        self, q_taken: torch.Tensor, obs: dict[str, torch.Tensor], mixer: nn.Module | None = None
+    ) -> torch.Tensor:
+        return (mixer or self.mixer)(q_taken, obs["state"], obs["agent_mask"])
+
+    # ------------------------------------------------------------- structure
+    def subtask_of_agent(
+        self, obs: dict[str, torch.Tensor], allocation: torch.Tensor
+    ) -> torch.Tensor:
+        """m_i (..., N): the subtask of each agent's allocation unit."""
+        if self.model_config["allocation"] == "none":
+            return torch.zeros_like(obs["agent_unit"]).long()
+        return allocation.long().gather(-1, obs["agent_unit"].long())
+
+    def valid_actions(self, obs: dict[str, torch.Tensor], m: torch.Tensor) -> torch.Tensor:
+        """u_{m_i} ∧ avail_i (..., N, A); falls back to avail_i where the two do not meet, so
+        that an agent always has an action (e.g. its subtask just finished)."""
+        avail = obs["action_mask"]
+        if self.model_config["allocation"] == "none":
+            return avail
+        both = _gather_rows(obs["subtask_action_mask"], m) * avail
+        return torch.where(both.sum(-1, keepdim=True) > 0, both, avail)
+
+    def _unit_embeddings(self, obs: dict[str, torch.Tensor], w: torch.Tensor) -> torch.Tensor:
+        """Deep-Sets mean of the members' w for each allocation unit: (..., U, H).
+
+        With one agent per unit (``agent_unit = arange(N)``) this is w itself.
+        """
+        member = nn.functional.one_hot(obs["agent_unit"].long(), self.n_units).to(w.dtype)
+        member = member * obs["agent_mask"].unsqueeze(-1)  # (..., N, U)
+        total = torch.einsum("...nu,...nh->...uh", member, w)
+        return total / member.sum(-2).clamp(min=1.0).unsqueeze(-1)
+
+    # ---------------------------------------------------------------- acting
+    def _act(
+        self, batch: dict[str, Any], epsilon_allocation: float, epsilon_action: float
+    ) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        cfg = self.model_config
+        w = self.encode_agents(obs)
+        decide = obs["decide"][..., 0] > 0
+        if cfg["allocation"] == "learned":
+            q_alloc = self.allocation_q(obs, w)
+            new = greedy_allocation(q_alloc, cfg)
+            if epsilon_allocation > 0:
+                new = random_allocation(q_alloc, cfg, epsilon_allocation, new)
+        else:
+            new = obs["rule_allocation"].long()
+        allocation = torch.where(decide.unsqueeze(-1), new, obs["allocation"].long())
+
+        if cfg["action"] == "rule":
+            m = self.subtask_of_agent(obs, allocation)
+            actions = obs["rule_action"].long().gather(-1, m.unsqueeze(-1)).squeeze(-1)
+        else:
+            q = self.agent_q(obs, w, allocation)
+            actions = q.argmax(-1)
+            if epsilon_action > 0:
+                noise = torch.rand_like(q).masked_fill(q == NEG_INF, -1.0)
+                explore = torch.rand(actions.shape, device=q.device) < epsilon_action
+                actions = torch.where(explore, noise.argmax(-1), actions)
+        return {Columns.ACTIONS: {"allocation": allocation, "action": actions}}
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._act(batch, 0.0, 0.0)
+
+    def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs) -> dict[str, Any]:
+        cfg = self.model_config
+        return self._act(
+            batch,
+            piecewise_linear(cfg["epsilon_allocation"], t),
+            piecewise_linear(cfg["epsilon_action"], t),
+        )
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        # The learner calls the networks it needs directly (see MAAALTorchLearner).
+        return {}
+
+    # ------------------------------------------------------- target networks
+    def make_target_networks(self) -> None:
+        self._target_agent_net = make_target_network(self.agent_net)
+        self._target_alloc_head = make_target_network(self.alloc_head)
+        self._target_subtask_encoder = make_target_network(self.subtask_encoder)
+        self._target_subtask_nets = make_target_network(self.subtask_nets)
+        self._target_mixer = make_target_network(self.mixer)
+
+    def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [
+            (self.agent_net, self._target_agent_net),
+            (self.alloc_head, self._target_alloc_head),
+            (self.subtask_encoder, self._target_subtask_encoder),
+            (self.subtask_nets, self._target_subtask_nets),
+            (self.mixer, self._target_mixer),
+        ]
+
+    def forward_target(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Target-network encodings of ``batch[OBS]``: w⁻ and Q̂⁻."""
+        obs = batch[Columns.OBS]
+        w = self.encode_agents(obs, self._target_agent_net)
+        q_alloc = self.allocation_q(obs, w, (self._target_alloc_head, self._target_subtask_encoder))
+        return {"w": w, "q_alloc": q_alloc}
+
+
+def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table`` (..., M, K), ``index`` (..., N) → (..., N, K): row ``index`` of each table."""
+    return table.gather(-2, index.long().unsqueeze(-1).expand(*index.shape, table.shape[-1]))
+
+
+__all__ = ["MAAALTorchRLModule"]

@@ -1,0 +1,81 @@
+"""Permutation-equivariant encoders: per-agent MLPs, Deep Sets and entity attention."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    """``layers`` linear layers with ReLU in between (none after the last)."""
+    dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
+    modules: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        modules.append(nn.Linear(a, b))
+        if i < layers - 1:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean of ``x`` over ``dim`` counting only entries where ``mask`` (x without last dim) is 1.
+
+    An all-zero mask gives zeros, not NaN: an empty set has a zero embedding.
+    """
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(dim) / m.sum(dim).clamp(min=1.0)
+
+
+class DeepSet(nn.Module):
+    """ρ(mean_i φ(x_i)): a permutation-invariant embedding of a set (Zaheer et al., 2017)."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU())
+        self.rho = nn.Sequential(nn.Linear(hidden, out_dim), nn.ReLU())
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., n, in_dim), ``mask`` (..., n) → (..., out_dim)."""
+        return self.rho(masked_mean(self.phi(x), mask, dim=-2))
+
+
+class AgentEncoder(nn.Module):
+    """The agent network φ: ``w_i = φ(o_i)``, shared by all agents.
+
+    Flat layout: an MLP on the agent's observation. Entity layout: the agent's own features attend
+    over the shared entity set (one head, masked softmax), so the entity features are encoded once
+    per instance and each agent reads what is relevant to it; the result is invariant to the order
+    of entities and equivariant to the order of agents.
+    """
+
+    def __init__(self, obs_dim: int, hidden: int, entity_dim: int | None = None) -> None:
+        super().__init__()
+        self.entity_layout = entity_dim is not None
+        if self.entity_layout:
+            self.own = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU())
+            self.entity = nn.Sequential(nn.Linear(entity_dim, hidden), nn.ReLU())
+            self.query = nn.Linear(hidden, hidden, bias=False)
+            self.key = nn.Linear(hidden, hidden, bias=False)
+            self.value = nn.Linear(hidden, hidden)
+            self.out = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU())
+        else:
+            self.out = mlp(obs_dim, hidden, hidden)
+        self.hidden = hidden
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        entities: torch.Tensor | None = None,
+        entity_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``obs`` (..., N, D), optional ``entities`` (..., E, F) and ``entity_mask`` (..., E)
+        → w (..., N, H)."""
+        if not self.entity_layout:
+            return torch.relu(self.out(obs))
+        own = self.own(obs)
+        ent = self.entity(entities)
+        logits = self.query(own) @ self.key(ent).transpose(-1, -2) / self.hidden**0.5
+        logits = logits.masked_fill(entity_mask.unsqueeze(-2) <= 0, float("-inf"))
+        attention = torch.nan_to_num(torch.softmax(logits, dim=-1))
+        context = attention @ self.value(ent)
+        return self.out(torch.cat([own, context], dim=-1))

@@ -1,0 +1,103 @@
+"""A tiny task that speaks the team-view contract, for fast tests of the algorithm's plumbing.
+
+N agents, M subtasks of two types. Each subtask has a "right action" (its type's: 1 for type 0,
+2 for type 1); an agent scores when it acts rightly inside an active subtask. Subtasks switch
+on and off at random, so allocations must change; episodes end (terminate) when the score reaches
+a goal, or are truncated after ``horizon`` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rllib_maaal.envs.team import (
+    BatchedTeamEnv,
+    SingleTeamEnv,
+    team_action_space,
+    team_observation_space,
+)
+
+N, M, A, HORIZON, GOAL = 3, 4, 4, 12, 20
+
+
+class ToyCore:
+    def __init__(self, num_envs: int = 1, seed: int | None = None) -> None:
+        self.num_envs = num_envs
+        self.rng = np.random.default_rng(seed)
+        self.single_observation_space = team_observation_space(
+            n_agents=N,
+            obs_dim=M + 2,
+            state_dim=2 * M + 1,
+            n_actions=A,
+            n_subtasks=M,
+            status_dim=2,
+            n_subtask_types=2,
+        )
+        self.single_action_space = team_action_space(n_agents=N, n_actions=A, n_subtasks=M)
+        self.types = np.arange(M) % 2
+        self.active = np.ones((num_envs, M), np.float32)
+        self.t = np.zeros(num_envs, np.int64)
+        self.score = np.zeros(num_envs)
+        self.allocation = np.zeros((num_envs, N), np.int64)
+        self.decide = np.ones(num_envs, bool)
+
+    def reset(self, which: np.ndarray, seed: int | None = None) -> None:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.active[which] = 1.0
+        self.t[which] = 0
+        self.score[which] = 0
+        self.allocation[which] = 0
+        self.decide[which] = True
+
+    def step(self, action, which):
+        subtask = np.where(self.decide[:, None], action["allocation"], self.allocation)
+        self.allocation = np.where(which[:, None], subtask, self.allocation)
+        right = 1 + self.types[subtask]
+        ok = (action["action"] == right) & (np.take_along_axis(self.active, subtask, 1) > 0)
+        reward = np.where(which, ok.sum(1) - 0.5, 0.0)
+        self.score += reward
+        self.t += which
+        before = self.active.copy()
+        flip = (self.rng.random(self.active.shape) < 0.1) & which[:, None]
+        self.active = np.where(flip, 1.0 - self.active, self.active)
+        self.active[:, 0] = 1.0  # never an empty active set
+        self.decide = (self.active != before).any(1) | (self.t % 3 == 0)
+        terminated = which & (self.score >= GOAL)
+        truncated = which & ~terminated & (self.t >= HORIZON)
+        return reward, terminated, truncated, {"score": self.score.copy()}
+
+    def observe(self):
+        B = self.num_envs
+        onehot = np.eye(M, dtype=np.float32)[self.allocation]
+        obs = np.concatenate([onehot, np.full((B, N, 2), self.t[:, None, None] / HORIZON)], -1)
+        right = np.broadcast_to(1 + self.types, (B, N, M))
+        return {
+            "obs": obs.astype(np.float32),
+            "state": np.concatenate(
+                [self.active, np.broadcast_to(self.types, (B, M)), self.t[:, None] / HORIZON], 1
+            ).astype(np.float32),
+            "agent_mask": np.ones((B, N), np.float32),
+            "action_mask": np.ones((B, N, A), np.float32),
+            "subtask_status": np.stack(
+                [self.active, np.broadcast_to(self.types, (B, M))], -1
+            ).astype(np.float32),
+            "subtask_type": np.broadcast_to(self.types, (B, M)).copy(),
+            "subtask_active": self.active.copy(),
+            "subtask_action_mask": np.ones((B, M, A), np.float32),
+            "allocation": self.allocation.copy(),
+            "decide": self.decide[:, None].astype(np.float32),
+            "rule_allocation": np.zeros((B, N), np.int64),
+            "rule_action": right.astype(np.int64).copy(),
+            "agent_unit": np.broadcast_to(np.arange(N), (B, N)).copy(),
+        }
+
+    def render(self, index: int = 0):
+        return None
+
+
+def make_toy_env(config: dict):
+    config = dict(config)
+    if "num_envs" in config:
+        return BatchedTeamEnv(ToyCore(config["num_envs"], config.get("seed")))
+    return SingleTeamEnv(ToyCore(1, config.get("seed")))
