@@ -43,11 +43,14 @@ class EpisodeReplay:
             parts = self._open.setdefault(chunk.id_, [])
             parts.append(_to_arrays(chunk))
             if chunk.is_done:
-                episode = _join(self._open.pop(chunk.id_))
-                self._episodes.append(episode)
-                self.num_steps_added += episode["length"]
-                completed.append(episode)
+                completed.append(self.add_episode(_join(self._open.pop(chunk.id_))))
         return completed
+
+    def add_episode(self, episode: Episode) -> Episode:
+        """Store one complete episode given as arrays (see the module docstring)."""
+        self._episodes.append(episode)
+        self.num_steps_added += episode["length"]
+        return episode
 
     def sample(self, num_episodes: int) -> dict[str, Any]:
         """``num_episodes`` episodes drawn uniformly (with replacement), zero-padded in time."""

@@ -104,21 +104,35 @@ def allocation_loss(
     q_taken = q_alloc.gather(-1, batch["allocation"].long().unsqueeze(-1)).squeeze(-1)
 
     decide = (obs["decide"][:, :horizon, 0] > 0) & valid  # (B, T)
-    # Segment boundaries: decision steps, and the episode end (padding counts as one).
-    boundary = torch.cat([decide | ~valid, torch.ones_like(valid[:, :1])], dim=1)  # (B, T + 1)
-    next_decision = _next_boundary(boundary)  # (B, T): index of the next boundary after t
-    seg_return, discount = semi_mdp_returns(batch["reward"], next_decision, config.gamma)
-
-    value = boundary_values(q_alloc_target, boundary, dict(module.model_config))  # (B, T+1, U)
-    bootstrap = value.gather(1, next_decision.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
-    ends_episode = next_decision == batch["length"].unsqueeze(1)
-    not_done = 1.0 - (ends_episode & (batch["terminated"] > 0)[:, None]).float()
-    y = seg_return.unsqueeze(-1) + (discount * not_done).unsqueeze(-1) * bootstrap
-
+    y = allocation_targets(module, config, batch, q_alloc_target, valid)
     unit_present = _units_present(obs, horizon, q_taken.shape[-1])
     mask = decide.unsqueeze(-1) & unit_present
     td = torch.where(mask, y.detach() - q_taken, torch.zeros_like(q_taken))
     return _td_loss(td, mask, config.td_loss), td.abs().sum() / mask.sum().clamp(min=1)
+
+
+def allocation_targets(
+    module: Any,
+    config: Any,
+    batch: dict[str, Any],
+    q_alloc_target: torch.Tensor,
+    valid: torch.Tensor,
+) -> torch.Tensor:
+    """y1 (B, T, U) for every step (used at decision steps): the discounted reward up to the
+    next decision plus γ^k times the target allocation value there, unless the episode
+    terminated first."""
+    obs = batch["obs"]
+    horizon = valid.shape[1]
+    decide = (obs["decide"][:, :horizon, 0] > 0) & valid
+    # Segment boundaries: decision steps, and the episode end (padding counts as one).
+    boundary = torch.cat([decide | ~valid, torch.ones_like(valid[:, :1])], dim=1)  # (B, T + 1)
+    next_decision = _next_boundary(boundary)  # (B, T): index of the next boundary after t
+    seg_return, discount = semi_mdp_returns(batch["reward"], next_decision, config.gamma)
+    value = boundary_values(q_alloc_target, boundary, dict(module.model_config))  # (B, T+1, U)
+    bootstrap = value.gather(1, next_decision.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
+    ends_episode = next_decision == batch["length"].unsqueeze(1)
+    not_done = 1.0 - (ends_episode & (batch["terminated"] > 0)[:, None]).float()
+    return seg_return.unsqueeze(-1) + (discount * not_done).unsqueeze(-1) * bootstrap
 
 
 def semi_mdp_returns(
@@ -180,31 +194,43 @@ def action_loss(
     """L2, its mean |TD error| and mean Q_tot. Gradients reach φ, θ and the mixer only."""
     obs = batch["obs"]
     horizon = valid.shape[1]
-    now, nxt = _steps(obs, slice(0, horizon)), _steps(obs, slice(1, horizon + 1))
+    now = _steps(obs, slice(0, horizon))
     allocation = batch["allocation"].long()
-    next_allocation = allocation_at_next_step(module, batch, w)
-
     q = module.agent_q(now, w[:, :horizon], allocation)
     q_taken = _present(q.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1), now)
     q_tot = module.mix(q_taken, now)
 
-    with torch.no_grad():
-        q_next_target = module.agent_q(
-            nxt, w_target[:, 1:], next_allocation, module._target_subtask_nets
-        )
-        chooser = (
-            module.agent_q(nxt, w[:, 1:], next_allocation) if config.double_q else q_next_target
-        )
-        best = chooser.argmax(-1, keepdim=True)
-        q_next = _present(q_next_target.gather(-1, best).squeeze(-1), nxt)
-        # An agent left without any available action at a final observation has no future.
-        q_next = torch.nan_to_num(q_next, neginf=0.0)
-        q_tot_next = module.mix(q_next, nxt, module._target_mixer)
-        y = batch["reward"] + config.gamma * (1.0 - terminal.float()) * q_tot_next
-
+    y = action_targets(module, config, batch, w, w_target, terminal)
     td = torch.where(valid, y - q_tot, torch.zeros_like(q_tot))
     n = valid.sum().clamp(min=1)
     return _td_loss(td, valid, config.td_loss), td.abs().sum() / n, (q_tot * valid).sum() / n
+
+
+@torch.no_grad()
+def action_targets(
+    module: Any,
+    config: Any,
+    batch: dict[str, Any],
+    w: torch.Tensor,
+    w_target: torch.Tensor,
+    terminal: torch.Tensor,
+) -> torch.Tensor:
+    """y2 (B, T) = r_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i}), with a'_i chosen by
+    the online networks (double Q) or the target ones."""
+    obs = batch["obs"]
+    horizon = terminal.shape[1]
+    nxt = _steps(obs, slice(1, horizon + 1))
+    next_allocation = allocation_at_next_step(module, batch, w)
+    q_next_target = module.agent_q(
+        nxt, w_target[:, 1:], next_allocation, module._target_subtask_nets
+    )
+    chooser = module.agent_q(nxt, w[:, 1:], next_allocation) if config.double_q else q_next_target
+    best = chooser.argmax(-1, keepdim=True)
+    q_next = _present(q_next_target.gather(-1, best).squeeze(-1), nxt)
+    # An agent left without any available action at a final observation has no future.
+    q_next = torch.nan_to_num(q_next, neginf=0.0)
+    q_tot_next = module.mix(q_next, nxt, module._target_mixer)
+    return batch["reward"] + config.gamma * (1.0 - terminal.float()) * q_tot_next
 
 
 def allocation_at_next_step(module: Any, batch: dict[str, Any], w: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import make_module
+from ray.rllib.core.columns import Columns
+
+from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
+    _next_boundary,
+    action_loss,
+    action_targets,
+    allocation_loss,
+    allocation_targets,
+    semi_mdp_returns,
+)
+
+ALLOCATION_MODULE = ("alloc_head", "subtask_encoder")
+AGENT_NETWORK = ("agent_net",)
+ACTION_PARTS = ("subtask_nets", "mixer")
+
+
+def _parts_with_gradient(module) -> set[str]:
+    return {
+        name.split(".")[0]
+        for name, p in module.named_parameters()
+        if not name.startswith("_target") and p.grad is not None and p.grad.abs().sum() > 0
+    }
+
+
+def _prepare(module, batch):
+    valid = torch.arange(batch["reward"].shape[1]) < batch["length"][:, None]
+    steps = torch.arange(batch["reward"].shape[1])
+    terminal = (steps == batch["length"][:, None] - 1) & (batch["terminated"] > 0)[:, None]
+    w = module.encode_agents(batch["obs"])
+    target = module.forward_target({Columns.OBS: batch["obs"]})
+    return w, target, valid, terminal
+
+
+def test_l1_gradients_reach_only_agent_network_and_allocation_module(toy_batch):
+    module, config = make_module()
+    w, target, valid, _ = _prepare(module, toy_batch)
+    loss, _ = allocation_loss(module, config, toy_batch, w, target["q_alloc"], valid)
+    loss.backward()
+    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ALLOCATION_MODULE)
+
+
+def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(toy_batch):
+    module, config = make_module()
+    w, target, valid, terminal = _prepare(module, toy_batch)
+    loss, _, _ = action_loss(module, config, toy_batch, w, target["w"], valid, terminal)
+    loss.backward()
+    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
+
+
+def test_semi_mdp_returns_on_a_hand_made_episode():
+    # rewards 1..5, decisions at t = 0 and t = 2, episode of length 5, γ = 0.5
+    reward = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    boundary = torch.tensor([[True, False, True, False, False, True]])
+    next_decision = _next_boundary(boundary)
+    assert next_decision.tolist() == [[2, 2, 5, 5, 5]]
+    seg, discount = semi_mdp_returns(reward, next_decision, gamma=0.5)
+    assert seg[0, 0].item() == pytest.approx(1 + 0.5 * 2)
+    assert discount[0, 0].item() == pytest.approx(0.25)
+    assert seg[0, 2].item() == pytest.approx(3 + 0.5 * 4 + 0.25 * 5)
+    assert discount[0, 2].item() == pytest.approx(0.125)
+    assert seg[0, 4].item() == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("terminated", [True, False])
+def test_bootstrap_only_on_truncation(toy_batch, terminated):
+    module, config = make_module()
+    batch = {
+        k: v[:1] if not isinstance(v, dict) else {kk: vv[:1] for kk, vv in v.items()}
+        for k, v in toy_batch.items()
+    }
+    batch["terminated"] = torch.tensor([float(terminated)])
+    w, target, valid, terminal = _prepare(module, batch)
+    last = int(batch["length"][0]) - 1
+    y2 = action_targets(module, config, batch, w, target["w"], terminal)
+    y1 = allocation_targets(module, config, batch, target["q_alloc"], valid)
+    r = batch["reward"][0, last]
+    if terminated:
+        assert y2[0, last].item() == pytest.approx(r.item())
+        assert torch.allclose(y1[0, last], r.expand_as(y1[0, last]))
+    else:
+        assert y2[0, last].item() != pytest.approx(r.item())
+        assert not torch.allclose(y1[0, last], r.expand_as(y1[0, last]))
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+def test_action_target_chooses_with_online_networks_under_double_q(toy_batch, double_q):
+    module, config = make_module(double_q=double_q)
+    module._target_subtask_nets = copy.deepcopy(module.subtask_nets)
+    with torch.no_grad():
+        for p in module._target_subtask_nets.parameters():
+            p.add_(torch.randn_like(p))
+    w, target, valid, terminal = _prepare(module, toy_batch)
+    y2 = action_targets(module, config, toy_batch, w, target["w"], terminal)
+    # Recompute the target of step 0 by hand: next obs is step 1, allocation taken at step 1.
+    obs1 = {k: v[:, 1] for k, v in toy_batch["obs"].items()}
+    alloc1 = toy_batch["allocation"][:, 1]
+    q_target = module.agent_q(obs1, target["w"][:, 1], alloc1, module._target_subtask_nets)
+    q_online = module.agent_q(obs1, w[:, 1], alloc1)
+    best = (q_online if double_q else q_target).argmax(-1, keepdim=True)
+    q_tot = module.mix(q_target.gather(-1, best).squeeze(-1), obs1, module._target_mixer)
+    expected = toy_batch["reward"][:, 0] + config.gamma * q_tot
+    torch.testing.assert_close(y2[:, 0], expected.detach())
