@@ -1,0 +1,303 @@
+"""The football subtasks: pitch zones organised by a behaviour tree (the MAAAL paper's Fig. 2).
+
+Coordinates are the engine's: x ∈ [-1, 1] along the pitch (our goal at x = -1, we attack towards
++x), y ∈ [-0.42, 0.42] across it, growing downwards on the screen, so a player running towards
++x has y < 0 on his *left*. On a 105 × 68 m pitch the penalty box starts 16.5 m from the goal
+line (|x| > 0.686) and is 40.3 m wide (|y| < 0.249). The pitch is split into two parts by the
+halfway line, the **Back-field** (x < 0) and the **Front-field** (x ≥ 0); each part is split into
+a *central area* (|x| < 0.686) and a *goal area* (|x| ≥ 0.686, the full width behind the edge of
+the penalty box). Every interval is half-open ``[lo, hi)``; the outer edges are unbounded, so a
+ball or player off the pitch still lies in exactly one zone of each tree.
+
+10-subtask tree (five zones per part; ``back_*`` are defensive, ``front_*`` attacking):
+
+====  ==================  ==================  ==================
+ m    zone                x                   y
+====  ==================  ==================  ==================
+0/5   left side           [-0.686, 0) /       [-∞, 0)
+                          [0, 0.686)
+1/6   right side          (same)              [0, ∞)
+2/7   left corner         [-∞, -0.686) /      [-∞, -0.249)
+                          [0.686, ∞)
+3/8   right corner        (same)              [0.249, ∞)
+4/9   penalty area        (same)              [-0.249, 0.249)
+====  ==================  ==================  ==================
+
+6-subtask tree (three zones per part, the corners and the penalty area merged into one goal
+area): 0/3 left side, 1/4 right side (as above), 2/5 goal area (x as the corners, any y).
+
+Tree shape (both trees; ``goal group`` is the corners + penalty area, or the single goal area)::
+
+    Parallel root (SuccessOnAll)
+    ├── Sequence back
+    │   ├── Condition back_part_on          ball in our half (part=full) / always (part=back)
+    │   └── Sequence back-field             the two parent nodes run in sequence
+    │       ├── Parallel central (SuccessOnOne): left side, right side,
+    │       │                                Condition ball_in_goal_area[back]
+    │       └── Parallel goal area: left corner, right corner, penalty area
+    └── Sequence front                       (mirror image, attacking)
+
+A subtask is active when its leaf is ticked (and running). The central pair is ticked whenever its
+part is; it succeeds once the ball has reached the part's goal area (its third child), and only then
+does the sequence go on to tick the goal-area group. So with the ball in the central area of a part
+only its two sides are active; with the ball in its goal area all of the part's zones are: players
+keep covering the central area while others attack or defend the box (the paper's Fig. 7 shows
+sides and penalty area staffed at once). ``part`` selects the part: ``full`` follows the ball (the
+full game), ``back`` / ``front`` fix it for part-wise training.
+
+Action masks: defensive (Back-field) subtasks may not shoot; attacking (Front-field) subtasks may
+not slide. Every subtask allows the built-in AI action, so the Fixed-BT baseline is always legal.
+``football_zones.png`` next to this module draws the zones of both trees (:func:`plot_zones`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import py_trees
+from py_trees.common import ParallelPolicy
+
+from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf
+
+#: Half-length and half-width of the pitch in engine units.
+PITCH_X, PITCH_Y = 1.0, 0.42
+#: Edge of the penalty box: its front line (|x|) and its sides (|y|).
+BOX_X, BOX_Y = 0.686, 0.249
+
+#: Action indices of the ``v2`` action set (the 19 default actions + the built-in AI).
+ACTION_NAMES = (
+    "idle",
+    "left",
+    "top_left",
+    "top",
+    "top_right",
+    "right",
+    "bottom_right",
+    "bottom",
+    "bottom_left",
+    "long_pass",
+    "high_pass",
+    "short_pass",
+    "shot",
+    "sprint",
+    "release_direction",
+    "release_sprint",
+    "sliding",
+    "dribble",
+    "release_dribble",
+    "builtin_ai",
+)
+N_ACTIONS = len(ACTION_NAMES)
+SHOT, SLIDING, BUILTIN_AI = (ACTION_NAMES.index(a) for a in ("shot", "sliding", "builtin_ai"))
+
+TREES = ("10_subtasks", "6_subtasks")
+PARTS = ("back", "front", "full")
+INF = np.inf
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An axis-aligned rectangle ``[x_lo, x_hi) × [y_lo, y_hi)`` of one part of the pitch."""
+
+    name: str
+    part: int  #: 0 Back-field, 1 Front-field
+    x: tuple[float, float]
+    y: tuple[float, float]
+    goal_area: bool  #: in the part's goal group (ticked after the central pair)
+
+
+def _part_zones(part: int, tree: str) -> list[Zone]:
+    """The zones of one part; the Front-field mirrors the Back-field's x bands."""
+    prefix = ("back", "front")[part]
+    central = (-BOX_X, 0.0) if part == 0 else (0.0, BOX_X)
+    goal = (-INF, -BOX_X) if part == 0 else (BOX_X, INF)
+    zones = [
+        Zone(f"{prefix}_left_side", part, central, (-INF, 0.0), False),
+        Zone(f"{prefix}_right_side", part, central, (0.0, INF), False),
+    ]
+    if tree == "6_subtasks":
+        return [*zones, Zone(f"{prefix}_goal_area", part, goal, (-INF, INF), True)]
+    return [
+        *zones,
+        Zone(f"{prefix}_left_corner", part, goal, (-INF, -BOX_Y), True),
+        Zone(f"{prefix}_right_corner", part, goal, (BOX_Y, INF), True),
+        Zone(f"{prefix}_penalty_area", part, goal, (-BOX_Y, BOX_Y), True),
+    ]
+
+
+class ZoneTree:
+    """The zones of one tree as arrays, and its behaviour tree compiled for batched ticks.
+
+    ``lo`` / ``hi`` (M, 2) are the zone corners; every method works on batches of instances (B)
+    and of points (P) at once.
+    """
+
+    def __init__(self, tree: str = "10_subtasks") -> None:
+        if tree not in TREES:
+            raise ValueError(f"tree must be one of {TREES}, got {tree!r}")
+        self.name = tree
+        self.zones = tuple(_part_zones(0, tree) + _part_zones(1, tree))
+        self.names = tuple(zone.name for zone in self.zones)
+        self.n_subtasks = len(self.zones)
+        self.lo = np.array([(z.x[0], z.y[0]) for z in self.zones])
+        self.hi = np.array([(z.x[1], z.y[1]) for z in self.zones])
+        self.part = np.array([z.part for z in self.zones])
+        #: (M, A) u_m: defensive zones may not shoot, attacking zones may not slide
+        self.action_mask = np.ones((self.n_subtasks, N_ACTIONS), bool)
+        self.action_mask[self.part == 0, SHOT] = False
+        self.action_mask[self.part == 1, SLIDING] = False
+        self.root = self._build_root()
+        self.compiled = CompiledTree(self.root, self.n_subtasks)
+
+    def _build_root(self) -> py_trees.behaviour.Behaviour:
+        """The ``py_trees`` tree of the module docstring."""
+
+        def leaf(m: int) -> SubtaskLeaf:
+            return SubtaskLeaf(self.names[m], m, self.action_mask[m])
+
+        parts = []
+        for part, prefix in enumerate(("back", "front")):
+            ids = np.flatnonzero(self.part == part)
+            central = [leaf(m) for m in ids if not self.zones[m].goal_area]
+            goal = [leaf(m) for m in ids if self.zones[m].goal_area]
+            field = py_trees.composites.Sequence(
+                f"{prefix}-field",
+                memory=False,
+                children=[
+                    py_trees.composites.Parallel(
+                        f"{prefix} central area",
+                        policy=ParallelPolicy.SuccessOnOne(),
+                        children=[*central, Condition("ball_in_goal_area", part)],
+                    ),
+                    py_trees.composites.Parallel(
+                        f"{prefix} goal area",
+                        policy=ParallelPolicy.SuccessOnAll(synchronise=False),
+                        children=goal,
+                    ),
+                ],
+            )
+            parts.append(
+                py_trees.composites.Sequence(
+                    prefix, memory=False, children=[Condition("part_on", part), field]
+                )
+            )
+        return py_trees.composites.Parallel(
+            "football", policy=ParallelPolicy.SuccessOnAll(synchronise=False), children=parts
+        )
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(..., 2) points → (..., M) bool: which zone each point lies in."""
+        p = points[..., None, :]
+        return ((p >= self.lo) & (p < self.hi)).all(-1)
+
+    def active(self, ball: np.ndarray, part: str) -> np.ndarray:
+        """(B, 2) ball positions → (B, M) bool active subtasks, by ticking the tree."""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+        in_front = ball[:, 0] >= 0.0
+        part_on = {
+            "back": np.stack([np.ones_like(in_front), np.zeros_like(in_front)], -1),
+            "front": np.stack([np.zeros_like(in_front), np.ones_like(in_front)], -1),
+            "full": np.stack([~in_front, in_front], -1),
+        }[part]
+        ball_x = ball[:, 0, None] * np.array([-1.0, 1.0])  # depth into each part
+        conditions = {"part_on": part_on, "ball_in_goal_area": ball_x >= BOX_X}
+        return self.compiled.tick(conditions, len(ball)).active
+
+    def distance(self, points: np.ndarray) -> np.ndarray:
+        """(..., 2) points → (..., M) distance to each zone (0 inside; zones cut to the pitch)."""
+        pitch = np.array([PITCH_X, PITCH_Y])
+        lo, hi = np.maximum(self.lo, -pitch), np.minimum(self.hi, pitch)
+        p = points[..., None, :]
+        gap = np.maximum(np.maximum(lo - p, p - hi), 0.0)
+        return np.hypot(gap[..., 0], gap[..., 1])
+
+    def nearest_active(self, points: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """(B, N, 2) player positions, (B, M) active → (B, N) the nearest active zone of each.
+
+        This is the rule allocation (R-AL, Fixed-BT): every player covers the active zone he is
+        in or closest to.
+        """
+        distance = np.where(active[:, None, :], self.distance(points), INF)
+        return distance.argmin(-1)
+
+    def status(
+        self,
+        ball: np.ndarray,
+        ball_owner: np.ndarray,
+        ours: np.ndarray,
+        theirs: np.ndarray,
+        allocation: np.ndarray,
+    ) -> np.ndarray:
+        """Raw subtask status (B, M, STATUS_DIM), see :data:`STATUS_FEATURES`.
+
+        ``ball`` (B, 2), ``ball_owner`` (B,) -1 none / 0 us / 1 them, ``ours`` / ``theirs``
+        (B, 11, 2) positions, ``allocation`` (B, N) subtask of each agent.
+        """
+        ball_in = self.contains(ball).astype(np.float32)
+        subtasks = np.arange(self.n_subtasks)
+        return np.stack(
+            [
+                ball_in,
+                ball_in * (ball_owner == 0)[:, None],
+                ball_in * (ball_owner == 1)[:, None],
+                self.contains(ours).sum(1) / ours.shape[1],
+                self.contains(theirs).sum(1) / theirs.shape[1],
+                (allocation[..., None] == subtasks).sum(1) / allocation.shape[1],
+            ],
+            axis=-1,
+            dtype=np.float32,
+        )
+
+
+#: The columns of :meth:`ZoneTree.status` (counts are fractions of the team / of the agents).
+STATUS_FEATURES = (
+    "ball_in_zone",
+    "ball_ours_in_zone",
+    "ball_theirs_in_zone",
+    "our_players",
+    "their_players",
+    "allocated_agents",
+)
+STATUS_DIM = len(STATUS_FEATURES)
+
+
+def plot_zones(path: str | Path) -> None:
+    """Draw the zones of both trees side by side into ``path`` (the module's PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+    pitch = np.array([PITCH_X, PITCH_Y])
+    for ax, name in zip(axes, TREES, strict=True):
+        tree = ZoneTree(name)
+        lo, hi = np.maximum(tree.lo, -pitch), np.minimum(tree.hi, pitch)
+        colours = plt.get_cmap("tab10")
+        for m, zone in enumerate(tree.zones):
+            ax.add_patch(
+                Rectangle(lo[m], *(hi[m] - lo[m]), facecolor=colours(m % 10), alpha=0.35, ec="k")
+            )
+            centre = (lo[m] + hi[m]) / 2
+            label = f"{m}: {zone.name.split('_', 1)[1].replace('_', ' ')}"
+            ax.text(*centre, label, ha="center", va="center", fontsize=8)
+        ax.plot([0, 0], [-PITCH_Y, PITCH_Y], "k-", lw=2)
+        ax.annotate("", xy=(0.9, 0.47), xytext=(0.5, 0.47), arrowprops={"arrowstyle": "->"})
+        ax.text(0.45, 0.47, "we attack", ha="right", va="center", fontsize=8)
+        ax.text(-0.5, -0.47, "Back-field (x < 0), defence", ha="center", va="center")
+        ax.text(0.5, -0.47, "Front-field (x ≥ 0), attack", ha="center", va="center")
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(0.52, -0.52)  # engine y grows downwards, as on the screen
+        ax.set_aspect("equal")
+        ax.set_title(f"{name}: x = ±{BOX_X}, y = ±{BOX_Y} and 0 (our goal at x = -1)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    plot_zones(Path(__file__).with_name("football_zones.png"))
