@@ -335,6 +335,55 @@ class CityCore:
         self.last_decision[rows] = 0
         self._refresh(rows, new_episode=True)
 
+    def set_state(
+        self,
+        index: int,
+        *,
+        agents: list[tuple[int, int, int]],
+        buildings: list[tuple[int, int, float, float]],
+        fast: list[bool] | None = None,
+        period: list[int] | None = None,
+    ) -> None:
+        """Put city ``index`` in a hand-made state at t = 0 (for tests and scripted scenarios).
+
+        ``agents``: (x, y, type) per agent; ``buildings``: (x, y, health, fire) per building, on
+        the site lattice. Buildings are fast-burning with period 70 unless given.
+        """
+        n, nb = len(agents), len(buildings)
+        if not (1 <= n <= self.n_agents and 1 <= nb <= self.n_buildings):
+            raise ValueError(
+                f"need 1..{self.n_agents} agents and 1..{self.n_buildings} buildings, "
+                f"got {n} and {nb}"
+            )
+        cells = [x * GRID + y for x, y, *_ in buildings]
+        if not set(cells) <= set(_SITE_CELLS.tolist()):
+            raise ValueError(f"buildings must stand on sites {SITE_COORDS}², got {buildings}")
+        agent_mask = np.arange(self.n_agents) < n
+        building_mask = np.arange(self.n_buildings) < nb
+        pad = self.n_buildings - nb
+        self.agent_mask[index] = agent_mask
+        self.agent_cell[index] = TRASH
+        self.agent_cell[index, :n] = [x * GRID + y for x, y, _ in agents]
+        self.agent_type[index] = 0
+        self.agent_type[index, :n] = [kind for *_, kind in agents]
+        self.last_action[index] = STAY
+        self.building_mask[index] = building_mask
+        self.building_cell[index] = cells + [TRASH] * pad
+        self.health[index] = [h for *_, h, _ in buildings] + [0.0] * pad
+        self.fire[index] = [f for *_, f in buildings] + [0.0] * pad
+        self.fast[index] = (fast or [True] * nb) + [False] * pad
+        self.period[index] = (period or [70] * nb) + [1] * pad
+        self.countdown[index] = self.period[index]
+        self.complete[index] = self.burned[index] = False
+        self.t[index] = self.last_decision[index] = 0
+        site_building = np.full(len(_SITE_CELLS) + 1, -1)
+        site_building[[_SITE_CELLS.tolist().index(c) for c in cells]] = np.arange(nb)
+        self.adjacent[index] = site_building[_ADJ_SITE]
+        self.distance[index] = self._walking_distance(
+            self.adjacent[index][None], self.building_cell[index][None]
+        )[0]
+        self._refresh(np.array([index]), new_episode=True)
+
     def _team_types(self, agent_mask: np.ndarray) -> np.ndarray:
         """Agent types: "fixed" cycles F, B, G; "random" is one of each type plus uniform draws,
         shuffled (a multiset containing every type when N >= 3)."""
@@ -491,10 +540,12 @@ class CityCore:
         bad = deciding & ~ok
         if bad.any():
             b, i = np.argwhere(bad)[0]
-            active = [self.subtask_names[m] for m in np.flatnonzero(self.active[b])]
+            m = int(allocation[b, i])
+            name = self.subtask_names[m] if 0 <= m < M else "out of range"
+            active = [self.subtask_names[j] for j in np.flatnonzero(self.active[b])]
             raise ValueError(
-                f"agent {self.agent_names[i]!r} (env {b}) was allocated to subtask "
-                f"{int(allocation[b, i])}, which is not active; active subtasks: {active}"
+                f"agent {self.agent_names[i]!r} (env {b}) was allocated to subtask {m} "
+                f"({name}), which is not active; active subtasks: {active}"
             )
         return act.astype(np.int64), np.where(self.agent_mask, allocation, 0).astype(np.int64)
 
@@ -509,7 +560,7 @@ class CityCore:
         occupied[np.arange(R)[:, None], cell] = True
         occupied[:, TRASH] = True
         targets = _MOVE_TARGET[cell]  # (R, N, 8)
-        free = ~np.take_along_axis(occupied, targets.reshape(R, -1), axis=1).reshape(targets.shape)
+        free = ~np.take_along_axis(occupied, targets.reshape(R, self.n_agents * len(MOVE_DELTAS)), axis=1).reshape(targets.shape)
         generalist = self.agent_type[rows] == GENERALIST
         avail = np.zeros((R, self.n_agents, N_ACTIONS), bool)
         avail[..., STAY] = True

@@ -1,0 +1,403 @@
+"""Tests of the city task: each dynamics rule on hand-made states, the reference statistics of
+random play, the heuristic team, the PettingZoo and RLlib APIs, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rllib_maaal.envs.city import (
+    BUILD_ACTION,
+    BUILDER,
+    EXTINGUISH,
+    FIREFIGHTER,
+    FREEZE,
+    GENERALIST,
+    MAX_STEPS,
+    SCENARIOS,
+    STAY,
+    CityCore,
+    env,
+    heuristic_policy,
+    make_team_env,
+    parallel_env,
+)
+
+F, B, G = FIREFIGHTER, BUILDER, GENERALIST
+N_IDX, E_IDX, S_IDX, W_IDX = 1, 2, 3, 4  # move north/east/south/west by one
+
+
+def city(agents, buildings, **kwargs) -> CityCore:
+    """A single 7a_7b city in a hand-made state."""
+    core = CityCore(1, scenario="7a_7b", teams="fixed", seed=0)
+    core.reset(np.ones(1, bool))
+    core.set_state(0, agents=agents, buildings=buildings, **kwargs)
+    return core
+
+
+def step(core: CityCore, actions: list[int]):
+    """One step with the given actions (rest stay) and the rule allocation."""
+    act = np.zeros((1, core.n_agents), np.int64)
+    act[0, : len(actions)] = actions
+    allocation = core.rule_allocation()
+    return core.step({"allocation": allocation, "action": act}, np.ones(1, bool))
+
+
+# Building at (4, 4); (4, 3) and (5, 4) touch it. A second, complete-able far building keeps the
+# episode going where a test needs it.
+SITE = (4, 4)
+FAR = (13, 13, 0.5, 0.0)
+
+
+# --- fire -------------------------------------------------------------------------------------
+def test_fire_grows_by_ten_percent_capped_at_one():
+    core = city([(0, 0, F)], [(*SITE, 0.5, 0.5), (7, 7, 0.5, 0.95)])
+    step(core, [STAY])
+    np.testing.assert_allclose(core.fire[0, :2], [0.55, 1.0])
+
+
+def test_extinguish_reduces_fire_by_speed_times_quarter():
+    core = city([(4, 3, F), (5, 4, B)], [(*SITE, 0.5, 1.0), FAR])
+    step(core, [EXTINGUISH, EXTINGUISH])
+    np.testing.assert_allclose(core.fire[0, 0], 1.0 - 0.25 * (1.0 + 0.05))
+
+
+def test_builder_and_generalist_extinguishing_get_the_help_bonus():
+    core = city([(4, 3, B), (5, 4, G)], [(*SITE, 0.5, 1.0), FAR])
+    step(core, [EXTINGUISH, EXTINGUISH])
+    np.testing.assert_allclose(core.fire[0, 0], 1.0 - 0.25 * 0.05 - 0.45 * 0.25)
+    alone = city([(4, 3, G)], [(*SITE, 0.5, 1.0), FAR])
+    step(alone, [EXTINGUISH])  # speed 0 and no partner: fire neither drops nor grows
+    np.testing.assert_allclose(alone.fire[0, 0], 1.0)
+
+
+def test_putting_a_fire_out_is_rewarded():
+    core = city([(4, 3, F)], [(*SITE, 0.5, 0.2), FAR])
+    reward, *_ = step(core, [EXTINGUISH])
+    assert core.fire[0, 0] == 0
+    burn_far = 0.0  # the far building is not on fire
+    np.testing.assert_allclose(reward[0], core.scale * (0.5 + burn_far))
+
+
+# --- building -----------------------------------------------------------------------------------
+def test_build_rates_by_type():
+    core = city([(4, 3, B), (5, 4, F)], [(*SITE, 0.5, 0.0), FAR])
+    reward, *_ = step(core, [BUILD_ACTION, BUILD_ACTION])
+    gain = 0.125 * (1.0 + 0.05)
+    np.testing.assert_allclose(core.health[0, 0], 0.5 + gain)
+    np.testing.assert_allclose(reward[0], core.scale * 10 * gain)
+
+
+def test_firefighter_and_generalist_building_get_the_help_bonus():
+    core = city([(4, 3, F), (5, 4, G)], [(*SITE, 0.5, 0.0), FAR])
+    step(core, [BUILD_ACTION, BUILD_ACTION])
+    np.testing.assert_allclose(core.health[0, 0], 0.5 + 0.125 * 0.05 + 0.45 * 0.125)
+
+
+def test_completion_reward_and_final_bonus_end_the_episode():
+    core = city([(4, 3, B)], [(*SITE, 0.95, 0.0)])
+    reward, terminated, truncated, infos = step(core, [BUILD_ACTION])
+    assert core.complete[0, 0] and terminated[0] and not truncated[0]
+    np.testing.assert_allclose(reward[0], core.scale * (10 * 0.05 + 1 + 20))
+    assert infos["success"][0] and infos["fraction_completed"][0] == 1.0
+
+
+# --- burning ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fast, rate", [(True, 1.0), (False, 0.5)])
+def test_burn_by_building_type(fast, rate):
+    core = city([(0, 0, F)], [(*SITE, 0.5, 1.0), FAR], fast=[fast, True])
+    step(core, [STAY])
+    np.testing.assert_allclose(core.health[0, 0], 0.5 - 1.0 * rate * 0.035)
+
+
+def test_freezing_stops_the_burn_for_one_step():
+    core = city([(4, 3, G)], [(*SITE, 0.5, 1.0), FAR])
+    step(core, [FREEZE])
+    np.testing.assert_allclose(core.health[0, 0], 0.5)
+    step(core, [STAY])
+    np.testing.assert_allclose(core.health[0, 0], 0.5 - 0.035)
+
+
+def test_burning_down_is_penalised_and_clears_the_fire():
+    core = city([(0, 0, F)], [(*SITE, 0.01, 1.0), FAR])
+    reward, terminated, *_ = step(core, [STAY])
+    assert core.burned[0, 0] and core.fire[0, 0] == 0 and not terminated[0]
+    assert core.scale == pytest.approx(20 / (0.5 * 10 * 8 + 8 + 20))  # B_max = 8 in 7a_7b
+    np.testing.assert_allclose(reward[0], core.scale * (10 * -0.01 - 20))
+
+
+def test_reignition_after_the_countdown():
+    core = city([(0, 0, F)], [(*SITE, 0.5, 0.0), FAR], period=[3, 70])
+    for _ in range(2):
+        step(core, [STAY])
+        assert core.fire[0, 0] == 0
+    step(core, [STAY])
+    assert core.fire[0, 0] == 1.0 and core.countdown[0, 0] == 3
+
+
+def test_countdown_stops_once_complete():
+    core = city([(4, 3, B)], [(*SITE, 0.95, 0.0), FAR], period=[2, 70])
+    step(core, [BUILD_ACTION])
+    step(core, [STAY])
+    step(core, [STAY])
+    assert core.complete[0, 0] and core.fire[0, 0] == 0
+
+
+# --- movement -------------------------------------------------------------------------------
+def test_action_availability():
+    core = city(
+        [(4, 3, F), (4, 2, G), (0, 0, B), (7, 8, G)],
+        [(*SITE, 0.5, 1.0), (7, 7, 0.5, 0.0), FAR],
+    )
+    avail = core.avail[0]
+    assert not avail[0, N_IDX]  # into a building
+    assert not avail[0, S_IDX] and not avail[1, N_IDX]  # into another agent
+    assert not avail[2, S_IDX] and not avail[2, W_IDX]  # off the grid
+    assert not avail[0, 5:9].any() and avail[1, 7]  # moves by two: generalists only
+    assert not avail[3, 7] and avail[3, 5]  # south by two would pass through the building
+    assert avail[0, EXTINGUISH] and not avail[0, BUILD_ACTION] and not avail[0, FREEZE]
+    assert not avail[2, EXTINGUISH] and not avail[2, BUILD_ACTION]  # not touching a building
+    core.set_state(0, agents=[(8, 7, G), (7, 6, F)], buildings=[(7, 7, 0.5, 0.0), FAR])
+    avail = core.avail[0]
+    assert avail[0, BUILD_ACTION] and avail[1, BUILD_ACTION]
+    assert not avail[0, FREEZE] and not avail[0, EXTINGUISH]
+
+
+def test_collision_sends_a_random_one_back():
+    winners = set()
+    for seed in range(12):
+        core = city([(2, 2, F), (4, 2, B)], [(7, 7, 0.5, 0.0), FAR])
+        core.rng = np.random.default_rng(seed)
+        step(core, [E_IDX, W_IDX])
+        cells = sorted(core.agent_cell[0, :2].tolist())
+        assert 3 * 16 + 2 in cells and len(set(cells)) == 2
+        winners.add(int(core.agent_cell[0, 0] == 3 * 16 + 2))
+    assert winners == {0, 1}
+
+
+def test_move_by_two():
+    core = city([(2, 2, G)], [(7, 7, 0.5, 0.0), FAR])
+    step(core, [5])  # north by two
+    assert core.agent_cell[0, 0] == 2 * 16 + 4
+
+
+# --- episode end ------------------------------------------------------------------------------
+def test_truncation_at_150_steps():
+    core = city([(0, 0, B)], [(*SITE, 0.5, 0.0), FAR], fast=[False, False], period=[200, 200])
+    for t in range(MAX_STEPS):
+        _, terminated, truncated, _ = step(core, [STAY])
+        assert not terminated[0]
+        assert truncated[0] == (t == MAX_STEPS - 1)
+
+
+# --- team view --------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["entity", "flat"])
+def test_team_view_observations_fit_their_space(layout):
+    team = make_team_env({"scenario": "2-5a_2-5b", "obs_layout": layout, "seed": 1})
+    obs, _ = team.reset()
+    assert team.observation_space.contains(obs)
+    for _ in range(20):
+        obs, *_ = team.step(heuristic_policy(obs))
+        assert team.observation_space.contains(obs)
+    assert obs["subtask_status"].shape == (12, 12) and obs["rule_action"].shape == (5, 12)
+
+
+def test_subtasks_follow_the_tree_and_decisions_the_interval():
+    core = city(
+        [(4, 3, F), (0, 0, B), (0, 15, G)],
+        [(*SITE, 0.5, 1.0), (7, 7, 0.5, 0.0), (13, 13, 0.5, 0.0)],
+        period=[70, 70, 2],
+    )
+    K = core.n_buildings
+    active = core.active[0]
+    assert active[0] and not active[K] and active[K + 1] and not active[1]
+    assert not active[3:K].any() and not active[K + 3 :].any()  # padding
+    assert core.decide[0]
+    alloc = core.rule_allocation()[0]
+    assert alloc[0] == 0 and alloc[1] in (K + 1, K + 2) and alloc[2] == 0  # G: nearest fire
+    step(core, [STAY])
+    assert not core.decide[0]
+    step(core, [STAY])  # building 2 re-ignites: the active set changes
+    assert core.active[0, 2] and core.decide[0]
+    for _ in range(4):
+        step(core, [STAY])
+    assert not core.decide[0]
+    step(core, [STAY])
+    assert core.decide[0]  # five steps after the last decision
+
+
+def test_rule_action_walks_then_acts():
+    core = city([(4, 1, F), (5, 4, G)], [(*SITE, 0.5, 1.0), FAR])
+    rule = core.rule_action()[0]
+    assert rule[0, 0] == N_IDX and rule[1, 0] == FREEZE
+    assert rule[1, core.n_buildings] == STAY  # repair of a burning building: nothing to do
+
+
+def test_allocation_to_an_inactive_subtask_is_an_error():
+    core = city([(4, 3, F)], [(*SITE, 0.5, 1.0), FAR])
+    act = {"allocation": np.full((1, 7), core.n_buildings), "action": np.zeros((1, 7), int)}
+    with pytest.raises(ValueError, match="agent_0.*repair_0"):
+        core.step(act, np.ones(1, bool))
+
+
+def test_unavailable_and_malformed_actions_are_errors():
+    core = city([(4, 3, F)], [(*SITE, 0.5, 1.0), FAR])
+    alloc = core.rule_allocation()
+    with pytest.raises(ValueError, match="agent_0.*took action 10"):
+        core.step({"allocation": alloc, "action": np.full((1, 7), 10)}, np.ones(1, bool))
+    with pytest.raises(ValueError, match="shape"):
+        core.step({"allocation": alloc, "action": np.zeros((1, 3), int)}, np.ones(1, bool))
+    with pytest.raises(ValueError, match="not available"):
+        core.step({"allocation": alloc, "action": np.full((1, 7), 12)}, np.ones(1, bool))
+
+
+def test_bad_env_config():
+    with pytest.raises(ValueError, match="scenario must be one of.*7a_7b"):
+        make_team_env({"scenario": "9a_9b"})
+    with pytest.raises(ValueError, match="unknown city env_config keys \\['scenery'\\].*scenario"):
+        make_team_env({"scenery": "7a_7b"})
+    with pytest.raises(ValueError, match="teams"):
+        make_team_env({"teams": "mixed"})
+    with pytest.raises(ValueError, match="allocation_interval"):
+        make_team_env({"allocation_interval": 0})
+
+
+def test_every_scenario_pads_to_its_maximum():
+    for name, scenario in SCENARIOS.items():
+        core = CityCore(8, scenario=name, seed=0)
+        core.reset(np.ones(8, bool))
+        n = core.agent_mask.sum(1)
+        assert (n >= scenario.min_agents).all() and (n <= scenario.max_agents).all()
+        np.testing.assert_array_equal(core.building_mask.sum(1), n + 1)
+        for kinds, present in zip(core.agent_type, core.agent_mask, strict=True):
+            team = kinds[present].tolist()
+            assert len(set(team)) == min(len(team), 3)  # every type (all distinct below three)
+    fixed = CityCore(1, scenario="16a_16b", teams="fixed", seed=0)
+    fixed.reset(np.ones(1, bool))
+    np.testing.assert_array_equal(fixed.agent_type[0], np.arange(16) % 3)
+
+
+def test_random_teams_contain_every_type():
+    core = CityCore(64, scenario="7a_7b", teams="random", seed=0)
+    core.reset(np.ones(64, bool))
+    for row in core.agent_type:
+        assert set(row.tolist()) == {0, 1, 2}
+    assert len({tuple(sorted(row)) for row in core.agent_type.tolist()}) > 1
+
+
+def test_batched_env_is_deterministic_and_autoresets():
+    def rollout(seed):
+        team = make_team_env({"num_envs": 4, "scenario": "2-8a_2-8b", "seed": seed})
+        obs, _ = team.reset(seed=seed)
+        rewards, ends = [], 0
+        for _ in range(160):
+            obs, reward, terminated, truncated, _ = team.step(heuristic_policy(obs))
+            rewards.append(reward)
+            ends += (terminated | truncated).sum()
+        return np.array(rewards), ends
+
+    (first, ends), (again, _) = rollout(3), rollout(3)
+    np.testing.assert_array_equal(first, again)
+    assert ends >= 4
+
+
+# --- statistics -------------------------------------------------------------------------------
+def play(scenario: str, episodes: int, policy: str, seed: int = 0) -> dict[str, float]:
+    """Success, fraction completed, mean length and scaled return of ``episodes`` cities of the
+    fixed (F, B, G cycling) teams, each played once under ``policy``."""
+    core = CityCore(episodes, scenario=scenario, teams="fixed", seed=seed)
+    core.reset(np.ones(episodes, bool))
+    rng = np.random.default_rng(seed)
+    live = np.ones(episodes, bool)
+    returns, lengths = np.zeros(episodes), np.zeros(episodes)
+    success, fraction = np.zeros(episodes), np.zeros(episodes)
+    while live.any():
+        obs = core.observe()
+        if policy == "random":
+            act = {
+                "allocation": obs["rule_allocation"],
+                "action": (rng.random(core.avail.shape) * core.avail).argmax(-1),
+            }
+        else:
+            act = heuristic_policy(obs)
+        reward, terminated, truncated, infos = core.step(act, live)
+        returns += reward
+        lengths += live
+        ended = terminated | truncated
+        success[ended] = infos["success"][ended]
+        fraction[ended] = infos["fraction_completed"][ended]
+        live &= ~ended
+    return {
+        "success": success.mean(),
+        "fraction": fraction.mean(),
+        "length": lengths.mean(),
+        "return": returns.mean(),
+        "return_std": returns.std(),
+        "length_std": lengths.std(),
+    }
+
+
+# specs/city.md reference table: uniform random valid actions, 200 episodes
+REFERENCE = {
+    "7a_7b": {"success": 0.0, "fraction": 0.013, "length": 91.5, "return": -57.7},
+    "16a_16b": {"success": 0.0, "fraction": 0.056, "length": 98.7, "return": -64.9},
+}
+
+
+@pytest.mark.parametrize("scenario", ["7a_7b", "16a_16b"])
+def test_random_play_matches_the_reference_table(scenario):
+    stats, ref = play(scenario, 256, "random"), REFERENCE[scenario]
+    assert stats["success"] == 0.0
+    assert abs(stats["fraction"] - ref["fraction"]) < 0.015
+    # both means over 200+ episodes: a few standard errors of the difference
+    assert abs(stats["length"] - ref["length"]) < 4 * stats["length_std"] / np.sqrt(100)
+    assert abs(stats["return"] - ref["return"]) < 4 * stats["return_std"] / np.sqrt(100)
+
+
+@pytest.mark.parametrize("scenario", ["7a_7b", "16a_16b"])
+def test_heuristic_team_far_above_random(scenario):
+    random, heuristic = play(scenario, 64, "random"), play(scenario, 64, "heuristic")
+    assert heuristic["return"] > random["return"] + 40
+    assert heuristic["fraction"] > random["fraction"] + 0.5
+
+
+# --- PettingZoo and RLlib APIs ------------------------------------------------------------------
+def test_pettingzoo_parallel_api_and_seed():
+    from pettingzoo.test import parallel_api_test, parallel_seed_test
+
+    parallel_api_test(parallel_env(scenario="2-5a_2-5b"), num_cycles=200)
+    parallel_seed_test(lambda: parallel_env(scenario="2-5a_2-5b", teams="random"), num_cycles=50)
+
+
+def test_pettingzoo_aec_api():
+    from pettingzoo.test import api_test
+
+    api_test(env(scenario="2-5a_2-5b"), num_cycles=50)
+
+
+def test_pettingzoo_invalid_action_modes():
+    par = parallel_env(invalid_action="raise")
+    par.reset(seed=0)
+    with pytest.raises(ValueError, match="not available"):
+        par.step(dict.fromkeys(par.agents, BUILD_ACTION + 5 - 5) | {"agent_0": FREEZE})
+
+
+def test_rgb_frame():
+    par = parallel_env(render_mode="rgb_array")
+    par.reset(seed=0)
+    frame = par.render()
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8 and frame.std() > 10
+
+
+def test_env_checks_on_the_team_view():
+    """RLlib 2.60 has no single-agent ``check_env``; it relies on gymnasium's API. Run gymnasium's
+    checks (its full ``check_env`` steps unmasked samples, which the team view rejects)."""
+    from gymnasium.utils import env_checker, passive_env_checker
+
+    team = make_team_env({"scenario": "7a_7b"})
+    env_checker.check_reset_return_type(team)
+    env_checker.check_reset_seed_determinism(team)
+    env_checker.check_reset_options(team)
+    obs, _ = passive_env_checker.env_reset_passive_checker(team, seed=0)
+    for _ in range(5):
+        obs, *_ = passive_env_checker.env_step_passive_checker(team, heuristic_policy(obs))
