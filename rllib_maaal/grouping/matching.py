@@ -210,9 +210,10 @@ def max_weight_pairing(
     Returns:
         partners (P, T) int64, or (T,) for a single problem.
     """
+    shape = np.shape(scores)
+    if len(shape) not in (2, 3) or shape[-1] != shape[-2]:
+        raise ValueError(f"scores must be (T, T) or (P, T, T), got shape {shape}")
     s = symmetrise(scores)
-    if s.ndim not in (2, 3) or s.shape[-1] != s.shape[-2]:
-        raise ValueError(f"scores must be (T, T) or (P, T, T), got shape {np.shape(scores)}")
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite (forbid a pair with a large negative value)")
     n_teams = s.shape[-1]
