@@ -92,6 +92,7 @@ N_FEATURES = F_LAST + N_ACTIONS
 STATUS_DIM = 2 + 2 + len(BUILDING_FEATURES) + 1
 
 TRASH = GRID * GRID  # an extra, always-occupied cell: off-grid targets and padded entities
+FAR = 4 * GRID * GRID  # walking distance standing for "unreachable"
 _SITE_CELLS = np.array([x * GRID + y for x in SITE_COORDS for y in SITE_COORDS])
 _CELL_XY = np.stack(np.divmod(np.arange(TRASH + 1), GRID), axis=1)  # (cells + trash, 2)
 _CENTRE_DIST = np.abs(_CELL_XY[:TRASH] - (GRID - 1) / 2).sum(1)
@@ -277,7 +278,7 @@ class CityCore:
         self.burned = np.zeros((B, K), bool)
         self.t = np.zeros(B, np.int64)
         self.adjacent = np.full((B, TRASH + 1), -1)  # building each cell touches, or -1
-        self.distance = np.zeros((B, K, TRASH + 1))  # walking distance to touch building k
+        self.distance = np.zeros((B, TRASH + 1, K), np.int16)  # walk from a cell to touch k
         self.allocation = np.zeros((B, N), np.int64)
         self.last_decision = np.zeros(B, np.int64)
         self.active = np.zeros((B, M), bool)
@@ -397,13 +398,13 @@ class CityCore:
         return np.take_along_axis(base, order, axis=1)
 
     def _walking_distance(self, adjacent: np.ndarray, building_cell: np.ndarray) -> np.ndarray:
-        """(R, K, cells + trash): shortest walk (moves of one cell, around buildings) from each
+        """(R, cells + trash, K): shortest walk (moves of one cell, around buildings) from each
         cell to a cell touching building k — breadth-first search as repeated relaxation."""
         R, K = building_cell.shape
         blocked = np.zeros((R, TRASH + 1), bool)
         blocked[np.arange(R)[:, None], building_cell] = True
         blocked = blocked[:, None, :TRASH].reshape(R, 1, GRID, GRID)
-        far = float(4 * GRID * GRID)
+        far = FAR
         dist = np.where(adjacent[:, None, :TRASH] == np.arange(K)[:, None], 0.0, far)
         dist = dist.reshape(R, K, GRID, GRID)
         while True:
@@ -416,7 +417,8 @@ class CityCore:
             if np.array_equal(step, dist):
                 break
             dist = step
-        return np.concatenate([dist.reshape(R, K, TRASH), np.full((R, K, 1), far)], axis=2)
+        dist = np.concatenate([dist.reshape(R, K, TRASH), np.full((R, K, 1), far)], axis=2)
+        return dist.transpose(0, 2, 1).astype(np.int16)
 
     # --- transition ----------------------------------------------------------------------------
     def step(
@@ -560,7 +562,7 @@ class CityCore:
         occupied[np.arange(R)[:, None], cell] = True
         occupied[:, TRASH] = True
         targets = _MOVE_TARGET[cell]  # (R, N, 8)
-        free = ~np.take_along_axis(occupied, targets.reshape(R, self.n_agents * len(MOVE_DELTAS)), axis=1).reshape(targets.shape)
+        free = ~occupied[np.arange(R)[:, None, None], targets]
         generalist = self.agent_type[rows] == GENERALIST
         avail = np.zeros((R, self.n_agents, N_ACTIONS), bool)
         avail[..., STAY] = True
@@ -678,8 +680,7 @@ class CityCore:
     # --- scripted behaviour ----------------------------------------------------------------------
     def _agent_distance(self) -> np.ndarray:
         """(B, N, K) walking distance from each agent to a cell touching each building."""
-        gathered = np.take_along_axis(self.distance, self.agent_cell[:, None, :], axis=2)
-        return gathered.transpose(0, 2, 1)
+        return self.distance[self._rows, self.agent_cell]
 
     def rule_allocation(self) -> np.ndarray:
         """(B, N) each agent's nearest active subtask that suits its type: firefighters fight
@@ -700,14 +701,10 @@ class CityCore:
         building (greedy on walking distance, through available moves), then act on it —
         extinguish (firefight; freeze for generalists) or build (repair) — or stay when the
         work action is unavailable."""
-        B, N, K = self.num_envs, self.n_agents, self.n_buildings
         here = self._agent_distance()  # (B, N, K)
-        targets = _MOVE_TARGET[self.agent_cell].reshape(B, 1, N * 8)
-        there = np.take_along_axis(self.distance, np.broadcast_to(targets, (B, K, N * 8)), axis=2)
-        there = there.reshape(B, K, N, 8).transpose(0, 2, 1, 3)  # (B, N, K, 8)
-        there = np.where(self.avail[:, :, None, 1:9], there, np.inf)
-        best = there.argmin(-1)
-        walk = np.where(np.take_along_axis(there, best[..., None], -1)[..., 0] < here, best + 1, 0)
+        there = self.distance[self._rows[..., None], _MOVE_TARGET[self.agent_cell]]  # (B,N,8,K)
+        there = np.where(self.avail[:, :, 1:9, None], there, FAR)
+        walk = np.where(there.min(2) < here, there.argmin(2) + 1, STAY)
         touching = here == 0
         fight = np.where(self.agent_type == GENERALIST, FREEZE, EXTINGUISH)  # (B, N)
         can_fight = np.take_along_axis(self.avail, fight[..., None], -1)
