@@ -865,6 +865,13 @@ class CityParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terms, truncs, agent_infos
 
+    def heuristic_actions(self) -> dict[str, int]:
+        """The scripted team's actions in the current state: each agent's rule action inside
+        its rule-allocated subtask (re-allocated every step here)."""
+        allocation = self.core.rule_allocation()[0]
+        rule = self.core.rule_action()[0]
+        return {agent: int(rule[i, allocation[i]]) for i, agent in enumerate(self.agents)}
+
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
         ent = self.core.entity_features()[0]
         flat = ent.reshape(-1)

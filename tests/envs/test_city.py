@@ -375,6 +375,16 @@ def test_pettingzoo_aec_api():
     api_test(env(scenario="2-5a_2-5b"), num_cycles=50)
 
 
+def test_pettingzoo_heuristic_team_completes_buildings():
+    par = parallel_env(scenario="7a_7b", invalid_action="raise")
+    par.reset(seed=0)
+    total, infos = 0.0, {}
+    while par.agents:
+        _, rewards, _, _, infos = par.step(par.heuristic_actions())
+        total += rewards["agent_0"]
+    assert infos["agent_0"]["fraction_completed"] >= 0.25 and total > -30
+
+
 def test_pettingzoo_invalid_action_modes():
     par = parallel_env(invalid_action="raise")
     par.reset(seed=0)
