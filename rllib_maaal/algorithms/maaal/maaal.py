@@ -11,6 +11,7 @@ R-AL           ``allocation="rule"`` (the task's heuristic allocation), learned 
 R-AC           ``action="rule"`` (the task's scripted controller), learned allocation
 S-AC           ``allocation="static"``: allocated once at reset, learned action
 Fixed-BT       ``allocation="rule", action="rule"`` (nothing is trained)
+random         ``allocation="random", action="random"`` (uniform over valid choices)
 VDN mixing     ``mixer="vdn"``
 =============  =====================================================================
 
@@ -54,8 +55,8 @@ from rllib_maaal.algorithms.maaal.schedules import Schedule, check_schedule, pie
 from rllib_maaal.callbacks import TaskMetricsCallback
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "allocation": ("learned", "rule", "static", "none"),
-    "action": ("learned", "rule"),
+    "allocation": ("learned", "rule", "random", "static", "none"),
+    "action": ("learned", "rule", "random"),
     "allocation_solver": ("free", "capacity", "pairing"),
     "mixer": ("qmix", "vdn"),
     "td_loss": ("mse", "huber"),
@@ -128,9 +129,11 @@ class MAAALConfig(AlgorithmConfig):
         """Set MAAAL's training knobs (and RLlib's common ones via ``**kwargs``).
 
         Args:
-            allocation: ``learned`` (MAAAL), ``rule`` (R-AL, Fixed-BT), ``static`` (S-AC: chosen
-                by the learned module once at reset), ``none`` (QMIX: a single subtask).
-            action: ``learned`` or ``rule`` (R-AC, Fixed-BT).
+            allocation: ``learned`` (MAAAL), ``rule`` (R-AL, Fixed-BT), ``random`` (uniform over
+                active subtasks), ``static`` (S-AC: chosen by the learned module once at reset),
+                ``none`` (QMIX: a single subtask).
+            action: ``learned``, ``rule`` (R-AC, Fixed-BT) or ``random`` (uniform over valid
+                actions).
             allocation_solver: ``free`` (independent argmax, the paper), ``capacity`` (at most
                 ``subtask_capacity`` units per subtask), ``pairing`` (maximum-weight matching of
                 units, e.g. intern teams).

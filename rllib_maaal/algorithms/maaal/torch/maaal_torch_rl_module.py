@@ -148,9 +148,13 @@ class MAAALTorchRLModule(TorchRLModule, TargetNetworkAPI):
     ) -> dict[str, Any]:
         obs = batch[Columns.OBS]
         cfg = self.model_config
+        if cfg["allocation"] == "random":
+            epsilon_allocation = 1.0
+        if cfg["action"] == "random":
+            epsilon_action = 1.0
         w = self.encode_agents(obs)
         decide = obs["decide"][..., 0] > 0
-        if cfg["allocation"] == "learned":
+        if cfg["allocation"] in ("learned", "random"):
             q_alloc = self.allocation_q(obs, w)
             new = greedy_allocation(q_alloc, cfg)
             if epsilon_allocation > 0:
