@@ -125,6 +125,28 @@ def _move_targets() -> np.ndarray:
 
 _MOVE_TARGET = _move_targets()
 
+# Lookup tables turning indices into feature rows (the last row of each is padding: zeros).
+_TYPE_ONEHOT = np.eye(N_ENTITY_TYPES + 1, N_ENTITY_TYPES, dtype=np.float32)
+PAD_TYPE = N_ENTITY_TYPES
+_ACTION_ONEHOT = np.eye(N_ACTIONS + 1, N_ACTIONS, dtype=np.float32)
+_CELL_FEATURES = np.concatenate(
+    [
+        np.eye(GRID + 1, GRID, dtype=np.float32)[_CELL_XY[:, 0]],
+        np.eye(GRID + 1, GRID, dtype=np.float32)[_CELL_XY[:, 1]],
+        _CELL_XY / GRID,
+    ],
+    axis=1,
+).astype(np.float32)
+_CELL_FEATURES[TRASH] = 0
+# Scripted walking: bit j of a "move set" stands for move action _BIT_ACTION[j]; moves by two
+# take the low bits so that the lowest set bit (_FIRST_MOVE) prefers them.
+_BIT_ACTION = np.array([5, 6, 7, 8, 1, 2, 3, 4])
+_MOVE_BIT = np.zeros(len(MOVE_DELTAS), np.uint8)
+_MOVE_BIT[_BIT_ACTION - 1] = 1 << np.arange(8)
+_FIRST_MOVE = np.array(
+    [STAY] + [_BIT_ACTION[(m & -m).bit_length() - 1] for m in range(1, 256)], np.int64
+)
+
 
 # --- Scenarios -------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -279,11 +301,21 @@ class CityCore:
         self.t = np.zeros(B, np.int64)
         self.adjacent = np.full((B, TRASH + 1), -1)  # building each cell touches, or -1
         self.distance = np.zeros((B, TRASH + 1, K), np.int16)  # walk from a cell to touch k
+        self.closer = np.zeros((B, TRASH + 1, K), np.uint8)  # move set bringing a cell closer
         self.allocation = np.zeros((B, N), np.int64)
         self.last_decision = np.zeros(B, np.int64)
         self.active = np.zeros((B, M), bool)
         self.decide = np.ones(B, bool)
         self.avail = np.zeros((B, N, N_ACTIONS), bool)
+        self.avail_moves = np.zeros((B, N), np.uint8)  # available moves as a move set
+        # constant parts of the observation (read-only, shared between steps)
+        self._constant = {
+            "subtask_type": np.broadcast_to(self.subtask_type, (B, M)),
+            "subtask_action_mask": np.broadcast_to(
+                self.subtask_action_mask.astype(np.float32), (B, M, N_ACTIONS)
+            ),
+            "agent_unit": np.broadcast_to(np.arange(N), (B, N)),
+        }
 
     # --- episode start -----------------------------------------------------------------------
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
@@ -332,7 +364,9 @@ class CityCore:
         self.burned[rows] = False
         self.t[rows] = 0
         self.adjacent[rows] = site_building[:, _ADJ_SITE]
-        self.distance[rows] = self._walking_distance(self.adjacent[rows], building_cell)
+        self.distance[rows], self.closer[rows] = self._walking_distance(
+            self.adjacent[rows], building_cell
+        )
         self.last_decision[rows] = 0
         self._refresh(rows, new_episode=True)
 
@@ -380,9 +414,10 @@ class CityCore:
         site_building = np.full(len(_SITE_CELLS) + 1, -1)
         site_building[[_SITE_CELLS.tolist().index(c) for c in cells]] = np.arange(nb)
         self.adjacent[index] = site_building[_ADJ_SITE]
-        self.distance[index] = self._walking_distance(
+        distance, closer = self._walking_distance(
             self.adjacent[index][None], self.building_cell[index][None]
-        )[0]
+        )
+        self.distance[index], self.closer[index] = distance[0], closer[0]
         self._refresh(np.array([index]), new_episode=True)
 
     def _team_types(self, agent_mask: np.ndarray) -> np.ndarray:
@@ -397,9 +432,12 @@ class CityCore:
         order = np.argsort(self.rng.random((R, N)) + ~agent_mask * 2.0, axis=1)
         return np.take_along_axis(base, order, axis=1)
 
-    def _walking_distance(self, adjacent: np.ndarray, building_cell: np.ndarray) -> np.ndarray:
+    def _walking_distance(
+        self, adjacent: np.ndarray, building_cell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(R, cells + trash, K): shortest walk (moves of one cell, around buildings) from each
-        cell to a cell touching building k — breadth-first search as repeated relaxation."""
+        cell to a cell touching building k — breadth-first search as repeated relaxation — and
+        the set of moves that lead closer (a bit set, see ``_MOVE_BIT``)."""
         R, K = building_cell.shape
         blocked = np.zeros((R, TRASH + 1), bool)
         blocked[np.arange(R)[:, None], building_cell] = True
@@ -418,7 +456,9 @@ class CityCore:
                 break
             dist = step
         dist = np.concatenate([dist.reshape(R, K, TRASH), np.full((R, K, 1), far)], axis=2)
-        return dist.transpose(0, 2, 1).astype(np.int16)
+        dist = dist.transpose(0, 2, 1).astype(np.int16)
+        closer = dist[:, _MOVE_TARGET] < dist[:, :, None, :]  # (R, cells, 8, K)
+        return dist, np.bitwise_or.reduce(closer * _MOVE_BIT[:, None], axis=2).astype(np.uint8)
 
     # --- transition ----------------------------------------------------------------------------
     def step(
@@ -578,6 +618,7 @@ class CityCore:
         avail[..., BUILD_ACTION] = touching & (fire == 0) & intact
         avail[..., FREEZE] = touching & (fire > 0) & generalist
         self.avail[rows] = avail
+        self.avail_moves[rows] = np.bitwise_or.reduce(avail[..., 1:9] * _MOVE_BIT, axis=-1)
 
         live = self.building_mask[rows] & ~self.complete[rows] & ~self.burned[rows]
         on_fire = live & (self.fire[rows] > 0)
@@ -592,20 +633,16 @@ class CityCore:
         """(B, E, F) features of the agents (first N rows) then the buildings (ALMA's layout)."""
         B, N, K = self.num_envs, self.n_agents, self.n_buildings
         ent = np.zeros((B, N + K, N_FEATURES), np.float32)
-        cells = np.concatenate([self.agent_cell, self.building_cell], axis=1)
-        real = np.concatenate([self.agent_mask, self.building_mask], axis=1)
-        xy = _CELL_XY[cells]
-        kind = np.concatenate([self.agent_type, np.where(self.fast, 3, 4)], axis=1)
-        rows, cols = np.nonzero(real)
-        ent[rows, cols, F_TYPE + kind[rows, cols]] = 1
-        ent[rows, cols, F_X + xy[rows, cols, 0]] = 1
-        ent[rows, cols, F_Y + xy[rows, cols, 1]] = 1
-        ent[..., F_POS : F_POS + 2] = xy * real[..., None] / GRID
-        agents = ent[:, :N]
-        agents[..., F_AVAIL:F_BUILDING] = self.avail * self.agent_mask[..., None]
-        arows, acols = np.nonzero(self.agent_mask)
-        agents[arows, acols, F_LAST + self.last_action[arows, acols]] = 1
+        agent_kind = np.where(self.agent_mask, self.agent_type, PAD_TYPE)
+        building_kind = np.where(self.building_mask, np.where(self.fast, 3, 4), PAD_TYPE)
+        ent[:, :N, F_TYPE:F_X] = _TYPE_ONEHOT[agent_kind]
+        ent[:, N:, F_TYPE:F_X] = _TYPE_ONEHOT[building_kind]
+        ent[:, :N, F_X:F_AVAIL] = _CELL_FEATURES[self.agent_cell]
+        ent[:, N:, F_X:F_AVAIL] = _CELL_FEATURES[self.building_cell]
+        ent[:, :N, F_AVAIL:F_BUILDING] = self.avail & self.agent_mask[..., None]
         ent[:, N:, F_BUILDING:F_LAST] = self._building_features()
+        last = np.where(self.agent_mask, self.last_action, N_ACTIONS)
+        ent[:, :N, F_LAST:] = _ACTION_ONEHOT[last]
         return ent
 
     def _building_features(self) -> np.ndarray:
@@ -627,7 +664,7 @@ class CityCore:
 
     def observe(self) -> dict[str, np.ndarray]:
         """The team observation of every city (keys of ``team.team_observation_space``)."""
-        B, N, K = self.num_envs, self.n_agents, self.n_buildings
+        B, N = self.num_envs, self.n_agents
         ent = self.entity_features()
         own = ent[:, :N]
         flat = ent.reshape(B, 1, -1)
@@ -640,17 +677,13 @@ class CityCore:
             "state": state.astype(np.float32),
             "agent_mask": self.agent_mask.astype(np.float32),
             "action_mask": self.avail.astype(np.float32),
-            "subtask_status": self._subtask_status(),
-            "subtask_type": np.broadcast_to(self.subtask_type, (B, 2 * K)).copy(),
+            "subtask_status": self._subtask_status(ent),
             "subtask_active": self.active.astype(np.float32),
-            "subtask_action_mask": np.broadcast_to(
-                self.subtask_action_mask, (B, 2 * K, N_ACTIONS)
-            ).astype(np.float32),
             "allocation": self.allocation.copy(),
             "decide": self.decide[:, None].astype(np.float32),
             "rule_allocation": self.rule_allocation(),
             "rule_action": rule_action,
-            "agent_unit": np.broadcast_to(np.arange(N), (B, N)).copy(),
+            **self._constant,
         }
         if self.obs_layout == "entity":
             obs["entities"] = ent
@@ -659,23 +692,18 @@ class CityCore:
             ).astype(np.float32)
         return obs
 
-    def _subtask_status(self) -> np.ndarray:
-        """(B, M, STATUS_DIM): the building's type, position and features, plus the count of
-        agents allocated to the subtask."""
-        K = self.n_buildings
-        building = np.concatenate(
-            [
-                np.stack([self.fast, ~self.fast], -1) * self.building_mask[..., None],
-                _CELL_XY[self.building_cell] * self.building_mask[..., None] / GRID,
-                self._building_features(),
-            ],
-            axis=-1,
-        )
-        allocated = (self.allocation[..., None] == np.arange(2 * K)) & self.agent_mask[..., None]
-        counts = allocated.sum(1)
-        return np.concatenate([np.tile(building, (1, 2, 1)), counts[..., None]], -1).astype(
-            np.float32
-        )
+    def _subtask_status(self, ent: np.ndarray) -> np.ndarray:
+        """(B, M, STATUS_DIM): the building's type, position and features (taken from the
+        entity features ``ent``), plus the count of agents allocated to the subtask."""
+        B, N, M = self.num_envs, self.n_agents, self.n_subtasks
+        buildings = ent[:, N:]
+        status = np.empty((B, M, STATUS_DIM), np.float32)
+        status[..., 0:2] = np.tile(buildings[..., 3:5], (1, 2, 1))  # fast-, slow-burning
+        status[..., 2:4] = np.tile(buildings[..., F_POS : F_POS + 2], (1, 2, 1))
+        status[..., 4:-1] = np.tile(buildings[..., F_BUILDING:F_LAST], (1, 2, 1))
+        slot = (self._rows * M + self.allocation)[self.agent_mask]
+        status[..., -1] = np.bincount(slot, minlength=B * M).reshape(B, M)
+        return status
 
     # --- scripted behaviour ----------------------------------------------------------------------
     def _agent_distance(self) -> np.ndarray:
@@ -686,33 +714,30 @@ class CityCore:
         """(B, N) each agent's nearest active subtask that suits its type: firefighters fight
         fires, builders repair, generalists help at the nearest fire, else repair. An agent with
         no suitable active subtask takes the nearest active one."""
-        distance = np.tile(self._agent_distance(), (1, 1, 2))  # (B, N, M)
-        active = self.active[:, None, :]
-        firefight = self.subtask_type == FIREFIGHT
-        suits = np.where(
-            (self.agent_type == BUILDER)[..., None], ~firefight, firefight
-        )  # (B, N, M)
-        unsuited = 1e6  # larger than any walking distance: suitable subtasks come first
-        cost = np.where(active, distance + unsuited * ~suits, np.inf)
+        distance = self._agent_distance().astype(np.int32)
+        distance = np.concatenate([distance, distance], axis=2)  # (B, N, M)
+        unsuited = (self.agent_type == BUILDER)[..., None] == (self.subtask_type == FIREFIGHT)
+        cost = np.where(self.active[:, None, :], distance + FAR * unsuited, 4 * FAR)
         return np.where(self.agent_mask, cost.argmin(-1), 0)
 
     def rule_action(self) -> np.ndarray:
         """(B, N, M) the scripted action of each agent inside each subtask: walk to the
-        building (greedy on walking distance, through available moves), then act on it —
-        extinguish (firefight; freeze for generalists) or build (repair) — or stay when the
+        building (an available move that shortens the walk, moves by two first), then act on
+        it — extinguish (firefight; freeze for generalists) or build (repair) — or stay when the
         work action is unavailable."""
-        here = self._agent_distance()  # (B, N, K)
-        there = self.distance[self._rows[..., None], _MOVE_TARGET[self.agent_cell]]  # (B,N,8,K)
-        there = np.where(self.avail[:, :, 1:9, None], there, FAR)
-        walk = np.where(there.min(2) < here, there.argmin(2) + 1, STAY)
-        touching = here == 0
+        touching = self._agent_distance() == 0  # (B, N, K)
+        moves = self.closer[self._rows, self.agent_cell] & self.avail_moves[..., None]
+        walk = _FIRST_MOVE[moves]
         fight = np.where(self.agent_type == GENERALIST, FREEZE, EXTINGUISH)  # (B, N)
-        can_fight = np.take_along_axis(self.avail, fight[..., None], -1)
-        fight_action = np.where(touching, np.where(can_fight, fight[..., None], STAY), walk)
-        repair_action = np.where(
-            touching, np.where(self.avail[..., BUILD_ACTION, None], BUILD_ACTION, STAY), walk
+        fight = np.where(np.take_along_axis(self.avail, fight[..., None], -1)[..., 0], fight, STAY)
+        build = np.where(self.avail[..., BUILD_ACTION], BUILD_ACTION, STAY)
+        return np.concatenate(
+            [
+                np.where(touching, fight[..., None], walk),
+                np.where(touching, build[..., None], walk),
+            ],
+            axis=2,
         )
-        return np.concatenate([fight_action, repair_action], axis=2).astype(np.int64)
 
     # --- rendering -------------------------------------------------------------------------------
     def render(self, index: int = 0, allocation_lines: bool = True) -> np.ndarray:
