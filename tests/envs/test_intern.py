@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
+from rllib_maaal.envs import env_creator
 from rllib_maaal.envs.intern import (
     OBS_FEATURES,
     InternConfig,
@@ -248,11 +249,19 @@ def test_bad_message_is_a_clear_error():
         ({"pairing_mode": "none"}, "pairing_mode must be"),
         ({"n_teams": 7, "pairing_mode": "no_self"}, "even n_teams"),
         ({"team_size": 0}, "team_size must be a positive integer"),
+        ({"noise_std": -0.1}, "noise_std"),
+        ({"help": float("nan")}, "help"),
     ],
 )
 def test_bad_env_config_is_a_clear_error(config, message):
     with pytest.raises(ValueError, match=message):
         make_team_env(config)
+
+
+def test_registered_under_maaal_intern():
+    team = env_creator("maaal/intern")({"num_envs": 2, "n_teams": 4})
+    obs, _ = team.reset(seed=0)
+    assert obs["allocation"].shape == (2, 4)
 
 
 def test_batched_team_view_autoresets_after_the_horizon():
