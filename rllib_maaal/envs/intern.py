@@ -335,7 +335,9 @@ class InternCore:
         adopt = which & self.decide
         if adopt.any():
             allocation = np.asarray(action["allocation"]).reshape(self.num_envs, self.n_teams)
-            self.partners[adopt] = check_pairing(allocation[adopt], self.n_teams, cfg.allow_self)
+            # Rows that do not decide keep their (valid) pairing, so an error names the env index.
+            allocation = np.where(adopt[:, None], allocation, self.partners)
+            self.partners = check_pairing(allocation, self.n_teams, cfg.allow_self)
 
         shape = (self.num_envs, self.n_teams, cfg.team_size)
         noise = self.rng.standard_normal(self.x.shape)

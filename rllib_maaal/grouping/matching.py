@@ -69,30 +69,33 @@ def check_pairing(partners: np.ndarray, n_teams: int, allow_self: bool) -> np.nd
         raise ValueError(f"pairing must hold integer team indices, got {partners!r}")
     partners = partners.astype(np.int64)
     batch = partners.reshape(-1, n_teams)
-    where = (lambda p: f" (pairing {p} of the batch)") if partners.ndim > 1 else (lambda p: "")
+
+    def fail(p: int, problem: str) -> None:
+        where = f" (pairing {p} of the batch)" if len(batch) > 1 else ""
+        raise ValueError(f"pairing{where}: {problem}")
+
     out = (batch < 0) | (batch >= n_teams)
     if out.any():
         p, i = np.argwhere(out)[0]
-        raise ValueError(
-            f"pairing: team {i} is paired with {batch[p, i]}, out of range [0, {n_teams}){where(p)}"
-        )
+        fail(p, f"team {i} is paired with {batch[p, i]}, out of range [0, {n_teams})")
     back = np.take_along_axis(batch, batch, axis=-1)
     asym = back != np.arange(n_teams)
     if asym.any():
         p, i = np.argwhere(asym)[0]
         j = batch[p, i]
-        raise ValueError(
-            f"pairing is not symmetric: team {i} is paired with team {j}, but team {j} is paired "
-            f"with team {batch[p, j]} (every team must appear in exactly one pair){where(p)}"
+        fail(
+            p,
+            f"not symmetric: team {i} is paired with team {j}, but team {j} is paired with team "
+            f"{batch[p, j]} (every team must appear in exactly one pair)",
         )
-    if not allow_self:
-        alone = batch == np.arange(n_teams)
-        if alone.any():
-            p, i = np.argwhere(alone)[0]
-            raise ValueError(
-                f"pairing: team {i} is paired with itself, but self-pairs are not allowed "
-                f"(pairing_mode='no_self'){where(p)}"
-            )
+    alone = batch == np.arange(n_teams)
+    if not allow_self and alone.any():
+        p, i = np.argwhere(alone)[0]
+        fail(
+            p,
+            f"team {i} is paired with itself, but self-pairs are not allowed "
+            "(allow_self=False, pairing_mode='no_self')",
+        )
     return partners
 
 

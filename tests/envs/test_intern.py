@@ -226,6 +226,15 @@ def test_invalid_pairing_on_a_decision_day_is_a_clear_error(pairing, mode, messa
         team.step(team_action(pairing))
 
 
+def test_invalid_pairing_in_a_batch_names_the_env():
+    team = make_team_env({"num_envs": 3})
+    obs, _ = team.reset(seed=0)
+    allocation = obs["rule_allocation"].copy()
+    allocation[2, 0] = allocation[2, 1]
+    with pytest.raises(ValueError, match="pairing 2 of the batch"):
+        team.step({"allocation": allocation, "action": np.zeros((3, 32), np.int64)})
+
+
 def test_allocation_is_not_checked_between_decisions():
     team = make_team_env({})
     team.reset(seed=0)
