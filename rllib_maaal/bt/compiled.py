@@ -92,7 +92,7 @@ class _Condition(_Node):
         self.gather = _Gather(nodes)
 
     def evaluate(self, conditions, tick, active):
-        return np.where(self.gather(conditions), SUCCESS, FAILURE)
+        return (~self.gather(conditions)).view(np.int8)  # SUCCESS = 0, FAILURE = 1
 
 
 class _Leaf(_Node):
@@ -117,22 +117,26 @@ class _Leaf(_Node):
 
 
 class _Chain(_Node):
-    """Sequence (``stop_on`` anything but SUCCESS) or Selector (anything but FAILURE)."""
+    """Sequence (stops at the first child that does not succeed) or Selector (stops at the first
+    child that does not fail): the status of the child it stopped at, else ``passes``."""
 
     def __init__(self, children: list[_Node], passes: np.int8) -> None:
         self.children = children
         self.passes = passes
 
     def evaluate(self, conditions, tick, active):
-        status = np.full(tick.shape, self.passes)
-        going = tick.copy()
-        undecided = np.ones(tick.shape, bool)
+        going = tick
+        status = decided = None
         for child in self.children:
+            if decided is not None:
+                going = tick & ~decided
             child_status = child.evaluate(conditions, going, active)
-            stops = undecided & (child_status != self.passes)
-            status = np.where(stops, child_status, status)
-            undecided &= ~stops
-            going &= undecided
+            stops = child_status != self.passes
+            if decided is None:
+                status, decided = child_status, stops
+            else:
+                status = np.where(decided, status, child_status)
+                decided = decided | stops
         return status
 
 

@@ -68,6 +68,14 @@ ACTION_NAMES = (
 # (dx, dy) of the 8 move actions 1..8: N/E/S/W by one, then by two (generalists). y points north.
 MOVE_DELTAS = np.array([(0, 1), (1, 0), (0, -1), (-1, 0)] * 2) * np.repeat([1, 2], 4)[:, None]
 
+# What an agent of each type adds, by action, to the per-building sums of a step: extinguish
+# power, extinguishers, extinguishing builders, extinguishing generalists, build power, building
+# firefighters, building generalists, freezers.
+CONTRIBUTION = np.zeros((3, N_ACTIONS, 8))
+CONTRIBUTION[:, EXTINGUISH, :4] = np.c_[FIRE_SPEED, np.ones(3), np.eye(3)[:, [BUILDER, GENERALIST]]]
+CONTRIBUTION[:, BUILD_ACTION, 4:7] = np.c_[BUILD_SPEED, np.eye(3)[:, [FIREFIGHTER, GENERALIST]]]
+CONTRIBUTION[GENERALIST, FREEZE, 7] = 1
+
 # --- Subtasks --------------------------------------------------------------------------------
 FIREFIGHT, REPAIR = 0, 1
 SUBTASK_MASKS = np.zeros((2, N_ACTIONS), bool)
@@ -481,24 +489,10 @@ class CityCore:
 
         # who works on which building: per-building sums of the agents' contributions
         target = self.adjacent[rows][np.arange(R)[:, None], cell]
-        touching = (target[..., None] == np.arange(K)).astype(float)  # (R, N, K)
-        is_type = kind[..., None] == np.arange(3)  # (R, N, 3)
-        ext, build, freeze = act == EXTINGUISH, act == BUILD_ACTION, act == FREEZE
-        channels = np.stack(
-            [
-                ext * FIRE_SPEED[kind],
-                ext,
-                ext & is_type[..., BUILDER],
-                ext & is_type[..., GENERALIST],
-                build * BUILD_SPEED[kind],
-                build & is_type[..., FIREFIGHTER],
-                build & is_type[..., GENERALIST],
-                freeze,
-            ],
-            axis=-1,
-        ).astype(float)
+        touching = (target[:, None, :] == np.arange(K)[:, None]).astype(float)  # (R, K, N)
+        sums = touching @ CONTRIBUTION[kind, act]  # (R, K, 8)
         ext_power, n_ext, b_ext, g_ext, build_power, f_build, g_build, frozen = np.moveaxis(
-            touching.transpose(0, 2, 1) @ channels, -1, 0
+            sums, -1, 0
         )
 
         # fire: extinguished (with the builder + generalist bonus) or growing
