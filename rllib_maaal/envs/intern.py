@@ -289,7 +289,6 @@ class InternCore:
         self.day = np.zeros(b, np.int64)
         self.reward_sum = np.zeros(b)
         self.discounted_return = np.zeros(b)
-        self.last_reward = np.zeros((b, n))
         self._all_ones = np.ones((b, n, 2), np.float32)
         self._agent_mask = np.ones((b, n), np.float32)
 
@@ -318,7 +317,6 @@ class InternCore:
         self.day = np.where(which, 0, self.day)
         self.reward_sum = np.where(which, 0.0, self.reward_sum)
         self.discounted_return = np.where(which, 0.0, self.discounted_return)
-        self.last_reward = np.where(w, 0.0, self.last_reward)
 
     @property
     def decide(self) -> np.ndarray:
@@ -354,7 +352,6 @@ class InternCore:
         w = which[:, None]
         self.x = np.where(w, x_next, self.x)
         self.last_message = np.where(w, messages, self.last_message)
-        self.last_reward = np.where(w, reward, self.last_reward)
         team_reward = reward.mean(-1)
         self.reward_sum += np.where(which, team_reward, 0.0)
         self.discounted_return += np.where(which, METRIC_DISCOUNT**self.day * team_reward, 0.0)
@@ -416,6 +413,7 @@ class InternCore:
         ).astype(np.float32)
 
     def observe(self) -> dict[str, np.ndarray]:
+        """The team view (:mod:`rllib_maaal.envs.team`): a subtask per team, a unit per team."""
         b, n, t = self.num_envs, self.n_interns, self.n_teams
         mean, std = self.team_summary()
         status = np.stack(
@@ -453,9 +451,8 @@ class InternCore:
         level = (np.clip((self.x[index] - lo) / (hi - lo), 0, 1) * (height - 1)).astype(int)
         rows = np.arange(height)[::-1, None]
         filled = np.repeat(rows <= level[None, :], bar, axis=1)
-        palette = (np.stack(np.meshgrid(*[np.linspace(60, 240, 3)] * 3), -1).reshape(-1, 3))[
-            np.arange(cfg.n_teams) * 5 % 27
-        ]
+        hue = 2 * np.pi * (np.arange(cfg.n_teams)[:, None] / cfg.n_teams + np.array([0, 1, 2]) / 3)
+        palette = 127.5 * (1 + np.cos(hue))  # (T, 3) evenly spread hues
         colour = np.repeat(palette[self.agent_unit], bar, axis=0)
         frame = np.where(filled[..., None], colour[None], 20).astype(np.uint8)
         target_row = height - 1 - int((cfg.target - lo) / (hi - lo) * (height - 1))
