@@ -1,8 +1,8 @@
 """Time of the exact pairing solver against networkx's blossom algorithm, in the same run.
 
-For T = 8, 32 and 128 teams (random symmetric scores, self-pairs allowed), the time per problem of
-``max_weight_pairing`` with the 0/1 program on HiGHS (``method="milp"``), with enumeration of
-every pairing (``method="enumerate"``, T = 8 only, batched over P problems) and of
+For T = 8, 10, 32 and 128 teams (random symmetric scores, self-pairs allowed): the time per
+problem of ``max_weight_pairing`` with the 0/1 program on HiGHS (``method="milp"``), with
+enumeration of every pairing (``method="enumerate"``, T ≤ 10, batched over P problems), and of
 ``networkx.max_weight_matching`` on the equivalent graph (edge weight s_ij − s_ii − s_jj). Every
 solution is checked against networkx's value.
 
@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from rllib_maaal.grouping import max_weight_pairing, pairing_value
+from rllib_maaal.grouping.matching import ENUMERATE_MAX_TEAMS
 
 
 def networkx_pairing(scores: np.ndarray) -> np.ndarray:
@@ -46,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"{'T':>4} {'P':>5} {'solver':>10} {'ms/problem':>11} {'vs networkx':>12} {'exact':>6}")
-    for n_teams in (8, 32, 128):
+    for n_teams in (8, 10, 32, 128):
         problems = max(args.problems // (1 if n_teams < 128 else 8), 1)
         scores = rng.normal(size=(problems, n_teams, n_teams))
         scores = 0.5 * (scores + scores.transpose(0, 2, 1))
@@ -56,7 +57,7 @@ def main() -> None:
         best = pairing_value(scores, reference)
         row = "{:4} {:5} {:>10} {:11.3f} {:11.1f}× {!s:>6}".format
         print(row(n_teams, problems, "networkx", 1e3 * baseline, 1.0, True))
-        methods = ("milp", "enumerate") if n_teams <= 8 else ("milp",)
+        methods = ("milp", "enumerate") if n_teams <= ENUMERATE_MAX_TEAMS else ("milp",)
         for method in methods:
             seconds, partners = seconds_per_problem(
                 lambda s, m=method: max_weight_pairing(s, True, m), scores

@@ -9,6 +9,7 @@ import pytest
 from rllib_maaal.grouping import (
     all_pairings,
     check_pairing,
+    matching,
     max_weight_pairing,
     pairing_value,
     random_pairing,
@@ -72,15 +73,30 @@ def test_equals_brute_force_up_to_eight_teams(n_teams, allow_self, method):
 
 
 @pytest.mark.parametrize(
-    ("n_teams", "allow_self"), [(12, True), (15, True), (16, False), (24, True)]
+    ("n_teams", "allow_self", "method"),
+    [
+        (10, True, "enumerate"),
+        (10, False, "enumerate"),
+        (10, True, "milp"),
+        (15, True, "milp"),
+        (16, False, "milp"),
+        (24, True, "auto"),
+    ],
 )
-def test_equals_networkx_on_larger_instances(n_teams, allow_self):
+def test_equals_networkx_on_larger_instances(n_teams, allow_self, method):
     rng = np.random.default_rng(n_teams)
     scores = rng.normal(size=(4, n_teams, n_teams))
-    partners = max_weight_pairing(scores, allow_self)
+    partners = max_weight_pairing(scores, allow_self, method)
     assert is_pairing(partners, allow_self)
     expected = [networkx_best(s, allow_self) for s in scores]
     np.testing.assert_allclose(pairing_value(scores, partners), expected, atol=1e-9)
+
+
+def test_enumeration_in_chunks_equals_one_pass(monkeypatch):
+    scores = np.random.default_rng(2).normal(size=(10, 8, 8))
+    whole = max_weight_pairing(scores, method="enumerate")
+    monkeypatch.setattr(matching, "_ENUMERATE_CHUNK", 3 * len(all_pairings(8, True)))
+    np.testing.assert_array_equal(max_weight_pairing(scores, method="enumerate"), whole)
 
 
 @pytest.mark.parametrize("method", ("enumerate", "milp"))
