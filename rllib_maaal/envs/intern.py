@@ -493,6 +493,7 @@ class OraclePlanner:
         self.pair = pair
 
     def messages(self, core: InternCore) -> np.ndarray:
+        """(B, N) the messages of the week: the helpful one per intern, or always 0."""
         return core.types.copy() if self.know_types else np.zeros_like(core.types)
 
     def pair_values(self, core: InternCore) -> np.ndarray:
@@ -503,18 +504,22 @@ class OraclePlanner:
         base = core.baseline.reshape(b, t, k)
         push = message_push(cfg, self.messages(core), core.types).reshape(b, t, k)
         i, j = np.triu_indices(t, 1)
-        both = lambda a: np.stack([a[:, i], a[:, j]], axis=2)  # noqa: E731  (B, P, 2, K)
-        pair_reward = self._rollout(cfg, both(x), both(base), both(push), np.array([1, 0]))
-        alone_reward = self._rollout(cfg, x[:, :, None], base[:, :, None], push[:, :, None], [0])
+        # Each pair {i < j} as a group of two teams that meet (B, pairs, 2, K); alone (B, T, 1, K).
+        pairs = [np.stack([a[:, i], a[:, j]], axis=2) for a in (x, base, push)]
+        pair_reward = self._rollout(cfg, *pairs, partners=np.array([1, 0]))
+        alone = [a[:, :, None] for a in (x, base, push)]
+        alone_reward = self._rollout(cfg, *alone, partners=np.array([0]))
         values = np.zeros((b, t, t))
         values[:, i, j] = values[:, j, i] = pair_reward.sum(-1)
         values[:, np.arange(t), np.arange(t)] = alone_reward[..., 0]
         return values / core.n_interns
 
     @staticmethod
-    def _rollout(cfg, x, base, push, partners) -> np.ndarray:
+    def _rollout(
+        cfg: InternConfig, x: np.ndarray, base: np.ndarray, push: np.ndarray, partners: np.ndarray
+    ) -> np.ndarray:
         """Summed intern reward per team over one noise-free week of isolated groups of teams."""
-        partners = np.broadcast_to(np.asarray(partners), x.shape[:-1])
+        partners = np.broadcast_to(partners, x.shape[:-1])
         total = np.zeros(x.shape[:-1])
         for _ in range(cfg.days_per_week):
             x = next_state(cfg, x, base, partners, push)
@@ -538,12 +543,11 @@ def evaluate(
     for _ in range(core.cfg.horizon):
         _, _, _, infos = core.step(policy(core, core.observe()), which)
     average, discounted = infos["avg_reward_per_intern_day"], infos["discounted_return"]
-    sem = lambda a: float(a.std(ddof=1) / np.sqrt(len(a)))  # noqa: E731
     return {
         "avg_reward_per_intern_day": float(average.mean()),
-        "avg_reward_sem": sem(average),
+        "avg_reward_sem": float(average.std(ddof=1) / np.sqrt(episodes)),
         "discounted_return": float(discounted.mean()),
-        "discounted_return_sem": sem(discounted),
+        "discounted_return_sem": float(discounted.std(ddof=1) / np.sqrt(episodes)),
     }
 
 
