@@ -313,6 +313,7 @@ class CityCore:
         self.allocation = np.zeros((B, N), np.int64)
         self.last_decision = np.zeros(B, np.int64)
         self.active = np.zeros((B, M), bool)
+        self.conditions = np.zeros((B, 2 * K), bool)  # the tree's inputs when last ticked
         self.decide = np.ones(B, bool)
         self.avail = np.zeros((B, N, N_ACTIONS), bool)
         self.avail_moves = np.zeros((B, N), np.uint8)  # available moves as a move set
@@ -614,9 +615,17 @@ class CityCore:
         self.avail[rows] = avail
         self.avail_moves[rows] = np.bitwise_or.reduce(avail[..., 1:9] * _MOVE_BIT, axis=-1)
 
+        # the tree is a pure function of its conditions: tick only where they changed
         live = self.building_mask[rows] & ~self.complete[rows] & ~self.burned[rows]
         on_fire = live & (self.fire[rows] > 0)
-        active = self.tree.tick({"on_fire": on_fire, "needs_repair": live & ~on_fire}, R).active
+        conditions = np.concatenate([on_fire, live & ~on_fire], axis=1)
+        stale = (conditions != self.conditions[rows]).any(1)
+        active = self.active[rows]
+        if stale.any():
+            on_fire, needs_repair = np.split(conditions[stale], 2, axis=1)
+            ticked = {"on_fire": on_fire, "needs_repair": needs_repair}
+            active[stale] = self.tree.tick(ticked, int(stale.sum())).active
+            self.conditions[rows[stale]] = conditions[stale]
         changed = (active != self.active[rows]).any(1)
         due = self.t[rows] - self.last_decision[rows] >= self.allocation_interval
         self.decide[rows] = new_episode | changed | due
