@@ -1,4 +1,4 @@
-"""Small NumPy raster helpers for grid worlds (fast enough to render every step of an episode)."""
+"""NumPy raster drawing for grid worlds (fast enough to render every step of an episode)."""
 
 from __future__ import annotations
 

@@ -411,3 +411,22 @@ def test_env_checks_on_the_team_view():
     obs, _ = passive_env_checker.env_reset_passive_checker(team, seed=0)
     for _ in range(5):
         obs, *_ = passive_env_checker.env_step_passive_checker(team, heuristic_policy(obs))
+
+
+def test_registered_creator_builds_both_views():
+    from rllib_maaal.envs import env_creator
+
+    create = env_creator("maaal/city")
+    single, batched = create({"scenario": "7a_7b"}), create({"num_envs": 3})
+    assert single.observation_space["entities"].shape == (15, 70)
+    assert batched.num_envs == 3 and batched.observation_space["obs"].shape == (3, 7, 70)
+
+
+def test_human_rendering_draws_with_matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    par = parallel_env(render_mode="human")
+    par.reset(seed=0)
+    par.step(par.heuristic_actions())
+    par.close()
