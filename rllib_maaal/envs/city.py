@@ -204,8 +204,9 @@ ENV_CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 def _choice(field: str, value: Any, allowed) -> Any:
+    """``value`` if it is one of ``allowed``, else a ValueError naming the field and the choices."""
     if value not in allowed:
-        raise ValueError(f"{field} must be one of {sorted(allowed)}, got {value!r}")
+        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
     return value
 
 

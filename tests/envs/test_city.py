@@ -260,6 +260,10 @@ def test_bad_env_config():
         make_team_env({"teams": "mixed"})
     with pytest.raises(ValueError, match="allocation_interval"):
         make_team_env({"allocation_interval": 0})
+    with pytest.raises(ValueError, match="render_mode must be one of \\[None, 'human'"):
+        make_team_env({"render_mode": "video"})
+    with pytest.raises(ValueError, match="obs_layout"):
+        make_team_env({"obs_layout": "graph"})
 
 
 def test_every_scenario_pads_to_its_maximum():
