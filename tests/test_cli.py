@@ -1,0 +1,260 @@
+"""The ``rllib`` command end to end: tiny real PPO runs on CartPole through Ray Tune.
+
+In-process runs share one Ray head node (``ray_session``); the cluster and resume tests start
+the command as users do, in a subprocess joining that node with ``--address``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rllib_maaal import cli
+
+#: A PPO iteration of about a second on CartPole (one local env runner, 256 steps).
+TINY = {
+    "train_batch_size_per_learner": 256,
+    "minibatch_size": 64,
+    "num_epochs": 1,
+    "num_env_runners": 0,
+}
+
+
+def write_experiments(path: Path, **experiments: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(experiments))
+    return path
+
+
+def ppo(stop_iterations: int, **config: Any) -> dict[str, Any]:
+    return {
+        "run": "PPO",
+        "env": "CartPole-v1",
+        "stop": {"training_iteration": stop_iterations},
+        "config": {**TINY, **config},
+    }
+
+
+def rllib(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run the command as users do (a fresh process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rllib_maaal", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        **kwargs,
+    )
+
+
+def last_result(trial_dir: Path) -> dict[str, Any]:
+    return json.loads((trial_dir / "result.json").read_text().strip().splitlines()[-1])
+
+
+@pytest.fixture(autouse=True)
+def _legacy_tune_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The command switches Tune to its table reporter; keep that switch inside each test.
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
+
+
+@pytest.fixture(scope="module")
+def grid_run(ray_session: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, Path]:
+    """One ``rllib train --file`` with a two-point grid search: (exit status, stdout, results)."""
+    tmp = tmp_path_factory.mktemp("grid")
+    spec = ppo(1, lr={"grid_search": [1e-3, 3e-4]})
+    experiments = write_experiments(tmp / "grid.yaml", grid=spec)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = cli.main(["train", "--file", str(experiments), "--storage-path", str(tmp)])
+    return status, out.getvalue(), tmp / "grid"
+
+
+def test_grid_search_runs_both_points_and_reports_checkpoints(grid_run):
+    status, out, experiment_dir = grid_run
+    assert status == 0, out
+    trials = sorted(p for p in experiment_dir.iterdir() if p.is_dir())
+    assert len(trials) == 2
+    assert sorted(last_result(t)["config"]["lr"] for t in trials) == [3e-4, 1e-3]
+    assert "grid: 2 trial(s)" in out
+    for trial in trials:
+        checkpoint = trial / "checkpoint_000000"
+        assert (checkpoint / "rllib_checkpoint.json").is_file()
+        assert f"checkpoint {checkpoint}" in out
+    best = re.search(r"^best checkpoint: (.+)$", out, re.MULTILINE)
+    assert best and Path(best.group(1)).parent in trials
+    assert re.search(r"^best env_runners/episode_return_mean: [0-9.]+", out, re.MULTILINE)
+
+
+def test_evaluate_prints_greedy_episode_metrics(grid_run, capsys):
+    _, _, experiment_dir = grid_run
+    checkpoint = next(experiment_dir.glob("*/checkpoint_000000"))
+    assert cli.main(["evaluate", str(checkpoint), "--episodes", "3"]) == 0
+    out = capsys.readouterr().out
+    for name in ("episode_return", "episode_length"):
+        line = re.search(rf"^\s*{name}: mean ([0-9.]+) .* \(n=3\)$", out, re.MULTILINE)
+        assert line, out
+        assert float(line.group(1)) >= 8  # CartPole cannot end before 8 steps
+
+
+def test_evaluate_accepts_a_trial_directory(grid_run, capsys):
+    _, _, experiment_dir = grid_run
+    trial = next(p for p in experiment_dir.iterdir() if p.is_dir())
+    assert cli.main(["evaluate", str(trial), "--episodes", "1"]) == 0
+    assert f"checkpoint: {trial / 'checkpoint_000000'}" in capsys.readouterr().out
+
+
+class FakeEpisode:
+    """What ``episode_stats`` reads of an RLlib episode."""
+
+    def __init__(self, ret: float, length: int, infos: dict[str, Any]) -> None:
+        self.ret, self.length, self.infos = ret, length, infos
+
+    def get_return(self) -> float:
+        return self.ret
+
+    def __len__(self) -> int:
+        return self.length
+
+    def get_infos(self, index: int) -> dict[str, Any]:
+        assert index == -1
+        return self.infos
+
+
+def test_episode_stats_collect_numeric_final_infos_and_registered_hooks(monkeypatch):
+    monkeypatch.setattr(cli, "EPISODE_METRICS", list(cli.EPISODE_METRICS))
+    cli.register_episode_metrics(lambda episode: {"double_return": 2 * episode.get_return()})
+    episodes = [
+        FakeEpisode(1.0, 5, {"success": True, "fraction_completed": 0.5, "note": "text"}),
+        FakeEpisode(3.0, 7, {"success": False, "fraction_completed": 1.0}),
+    ]
+    stats = cli.episode_stats(episodes)
+    assert stats == {
+        "episode_return": [1.0, 3.0],
+        "episode_length": [5.0, 7.0],
+        "success": [1.0, 0.0],
+        "fraction_completed": [0.5, 1.0],
+        "double_return": [2.0, 6.0],
+    }
+
+
+def test_train_file_on_a_ray_cluster_started_with_ray_start(ray_address, tmp_path):
+    experiments = write_experiments(tmp_path / "one.yaml", remote=ppo(1))
+    run = rllib("train", "--file", str(experiments), "--address", ray_address,
+                "--storage-path", str(tmp_path))  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Connected to Ray cluster" in run.stderr  # joined, did not start its own
+    best = re.search(r"^best checkpoint: (.+)$", run.stdout, re.MULTILINE)
+    assert best and (Path(best.group(1)) / "rllib_checkpoint.json").is_file()
+
+
+def test_resume_continues_an_interrupted_run_from_its_checkpoint(ray_session, tmp_path):
+    # Iterations of at least 2 s give time to interrupt after the first checkpoint.
+    spec = ppo(3, min_time_s_per_iteration=2)
+    spec["checkpoint_config"] = {"checkpoint_frequency": 1}
+    experiments = write_experiments(tmp_path / "resume.yaml", resume=spec)
+    args = ["train", "--file", str(experiments), "--storage-path", str(tmp_path)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rllib_maaal", *args, "--address", ray_session],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("resume/*/checkpoint_000000/rllib_checkpoint.json")):
+        assert first.poll() is None and time.monotonic() < deadline, "no first checkpoint"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment state and exits
+    first.wait(timeout=60)
+    (trial,) = [p for p in (tmp_path / "resume").iterdir() if p.is_dir()]
+    assert last_result(trial)["training_iteration"] < 3
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main([*args, "--resume"]) == 0, out.getvalue()
+    final = last_result(trial)
+    assert final["training_iteration"] == 3
+    # Restored from a checkpoint rather than restarted: fewer iterations since the restore.
+    assert final["iterations_since_restore"] < 3
+    assert "resume: 1 trial(s)" in out.getvalue()
+
+
+def test_help_of_the_module_entry_point():
+    run = rllib("--help")
+    assert run.returncode == 0
+    assert "train" in run.stdout and "evaluate" in run.stdout
+
+
+BAD_YAML = "bad:\n  run: PPO\n  env: CartPole-v1\n  config: {lr: 0.1\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "message"),
+    [
+        (["train", "--file", "{tmp}/missing.yaml"], {}, "experiment file not found: "),
+        (["train", "--file", "{tmp}/bad.yaml"], {"bad.yaml": BAD_YAML}, "bad.yaml, line 5"),
+        (["train", "--algo", "PPOO", "--env", "CartPole-v1"], {}, "did you mean 'PPO'?); known"),
+        (["train", "--algo", "PPO", "--env", "Cartpole-v1"], {}, "maaal/city"),
+        (
+            ["train", "--algo", "PPO", "--env", "CartPole-v1", "--config", '{"lrr": 0.1}'],
+            {},
+            "unknown config key 'lrr' for PPO (did you mean 'lr'?)",
+        ),
+        (
+            ["train", "--algo", "PPO", "--env", "CartPole-v1", "--stop", '{"training_iter": 1}'],
+            {},
+            "unknown stop key 'training_iter' (did you mean 'training_iteration'?)",
+        ),
+        (
+            ["train", "--file", "{tmp}/key.yaml"],
+            {"key.yaml": "x:\n  run: PPO\n  env: CartPole-v1\n  stopp: {}\n"},
+            "unknown key 'stopp' (did you mean 'stop'?)",
+        ),
+        (
+            ["train", "--algo", "PPO", "--env", "CartPole-v1", "config.lr"],
+            {},
+            "must look like config.lr=0.001",
+        ),
+        (
+            [
+                "train",
+                "--algo",
+                "PPO",
+                "--env",
+                "CartPole-v1",
+                "--resume",
+                "--storage-path",
+                "{tmp}",
+            ],
+            {},
+            "--resume: no experiment to resume in ",
+        ),  # fmt: skip
+        (["evaluate", "{tmp}/nowhere"], {}, "checkpoint not found: "),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(argv, files, message, tmp_path, capsys):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert cli.main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rllib: error: ")
+    assert message in lines[0]
+
+    assert cli.main([*argv, "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.strip().splitlines()[-1] == lines[0]
+
+
+def test_unknown_algorithm_lists_ours_and_rllibs(capsys):
+    assert cli.main(["train", "--algo", "NOPE", "--env", "CartPole-v1"]) == 2
+    known = capsys.readouterr().err.split("known: ")[1].strip().split(", ")
+    assert {"MAAAL", "PPO", "DQN", "SAC", "APPO"} <= set(known)
