@@ -36,6 +36,12 @@ class TickResult:
 
     status: np.ndarray  #: (B,) root status codes (``SUCCESS``, ``FAILURE``, ``RUNNING``)
     active: np.ndarray  #: (B, M) bool, subtasks whose leaf was ticked and is running
+    subtask_action_mask: np.ndarray  #: (M, A) bool, the actions each subtask allows
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        """(B, M, A) the action masks of the active subtasks (all False for inactive ones)."""
+        return self.active[..., None] & self.subtask_action_mask
 
 
 def _signature(node: py_trees.behaviour.Behaviour) -> tuple:
@@ -220,7 +226,7 @@ class CompiledTree:
         """Tick the tree in every instance; return the root status and the active subtasks."""
         active = np.zeros((batch_size, self.n_subtasks), bool)
         status = self._root.evaluate(conditions, np.ones((batch_size, 1), bool), active)
-        return TickResult(status=status[:, 0], active=active)
+        return TickResult(status[:, 0], active, self.action_mask)
 
 
 def replicate(

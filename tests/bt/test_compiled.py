@@ -91,6 +91,10 @@ def test_action_masks_by_subtask():
     assert tree.action_mask.shape == (6, 12)
     assert tree.action_mask[0, 9] and not tree.action_mask[0, 10]  # firefight: extinguish
     assert tree.action_mask[3, 10] and not tree.action_mask[3, 9]  # repair: build
+    on_fire = np.array([[True, False, False]])
+    result = tree.tick({"on_fire": on_fire, "needs_repair": np.array([[1, 1, 0]], bool)}, 1)
+    np.testing.assert_array_equal(result.action_mask.any(-1)[0], [1, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(result.action_mask[0, 4], tree.action_mask[4])
 
 
 def test_identical_branches_are_compiled_once():
