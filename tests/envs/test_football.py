@@ -172,3 +172,171 @@ def test_bad_tree_and_part_name_the_allowed_values():
         ZoneTree("3_subtasks")
     with pytest.raises(ValueError, match="back"):
         TEN.active(np.zeros((1, 2)), "middle")
+
+
+# --------------------------------------------------------------------------- with the engine
+
+
+@pytest.fixture(scope="module")
+def football():
+    pytest.importorskip("gfootball")
+    from rllib_maaal.envs import football
+
+    return football
+
+
+@pytest.fixture(scope="module")
+def team_env(football):
+    env = football.make_team_env({"part": "back", "allocation_interval": 3})
+    yield env
+    env.close()
+
+
+@pytest.mark.football
+def test_parallel_api(football):
+    from pettingzoo.test import parallel_api_test
+
+    env = football.parallel_env()
+    parallel_api_test(env, num_cycles=20)
+    env.close()
+
+
+@pytest.mark.football
+def test_our_agents_are_the_ten_outfield_players_with_fixed_controllers(football):
+    env = football.parallel_env()
+    obs, infos = env.reset(seed=1)
+    match = env.match
+    assert env.possible_agents == [f"player_{k}" for k in range(1, 11)]
+    assert match.raw["left_team_roles"][0] == 0  # index 0 is our goalkeeper, on the AI
+    assert (match.raw["left_team_roles"][match.players] != 0).all()  # none of ours is a keeper
+    assert obs["player_3"].shape == (123,) and env.state().shape == (117,)
+    # the per-agent features are centred on the agent: its team-mates relative to itself
+    own = obs["player_3"][:2]
+    np.testing.assert_allclose(own, match.ours[3], atol=1e-6)
+    np.testing.assert_allclose(obs["player_3"][19 + 6 : 21 + 6], [0, 0], atol=1e-6)
+    assert infos["player_1"]["score"].tolist() == [0, 0]
+    for _ in range(30):
+        env.step(dict.fromkeys(env.agents, 19))
+        raw = env.match.engine.observation()
+        assert [o["active"] for o in raw] == list(range(1, 11))  # no controller switching
+    env.close()
+
+
+@pytest.mark.football
+def test_bad_config_names_the_field(football):
+    with pytest.raises(ValueError, match="11_vs_11_stochastic"):
+        football.parallel_env(scenario="12_vs_12")
+    with pytest.raises(ValueError, match="rewards"):
+        football.make_team_env({"rewards": "goals"})
+    with pytest.raises(ValueError, match="allowed"):
+        football.make_team_env({"scenaro": "11_vs_11_stochastic"})
+
+
+@pytest.mark.football
+def test_same_seed_same_match(football):
+    env = football.parallel_env()
+    trajectories = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=7)
+        for _ in range(40):
+            obs, *_ = env.step(dict.fromkeys(env.agents, 19))
+        trajectories.append(env.state().copy())
+    env.reset(seed=8)
+    for _ in range(40):
+        env.step(dict.fromkeys(env.agents, 19))
+    np.testing.assert_array_equal(trajectories[0], trajectories[1])
+    assert not np.array_equal(trajectories[0], env.state())
+    env.close()
+
+
+@pytest.mark.football
+def test_team_view_contract_and_decision_timing(football, team_env):
+    obs, _ = team_env.reset(seed=3)
+    assert team_env.observation_space.contains(obs)
+    assert obs["obs"].shape == (10, 123) and obs["subtask_status"].shape == (10, 6)
+    assert obs["decide"][0] == 1
+    decides, actives = [], []
+    for _ in range(9):
+        action = football.fixed_bt_policy(obs)
+        if obs["decide"][0]:
+            adopted = action["allocation"]
+        obs, reward, terminated, truncated, info = team_env.step(action)
+        decides.append(int(obs["decide"][0]))
+        actives.append(obs["subtask_active"].copy())
+    assert team_env.observation_space.contains(obs)
+    assert set(info) >= {"score", "game_mode", "ball_owned_team", "subtask_reward"}
+    # part=back, kick-off in the centre circle: only the back sides are active all along
+    assert all((a == [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]).all() for a in actives)
+    assert decides == [0, 0, 1] * 3  # allocation_interval=3
+    assert (obs["allocation"] == adopted).all()
+    assert (obs["rule_action"] == 19).all()
+
+
+@pytest.mark.football
+def test_allocation_must_point_at_active_subtasks_when_deciding(football, team_env):
+    obs, _ = team_env.reset(seed=4)
+    action = football.fixed_bt_policy(obs)
+    bad = {**action, "allocation": np.full(10, 9)}  # front penalty area: inactive in part=back
+    with pytest.raises(ValueError, match="player_1.*not an active subtask"):
+        team_env.step(bad)
+    obs, *_ = team_env.step(action)
+    assert obs["decide"][0] == 0
+    obs, *_ = team_env.step(bad)  # no decision due: the allocation in force is kept
+    assert (obs["allocation"] == action["allocation"]).all()
+
+
+@pytest.mark.football
+def test_render_draws_players_ball_and_zones(football):
+    env = football.make_team_env({"render_mode": "rgb_array"})
+    env.reset(seed=0)
+    frame = env.render()
+    env.close()
+    assert frame.dtype == np.uint8 and frame.shape == (231, 510, 3)
+    assert (frame == football.THEIRS).all(-1).sum() > 11 * 40
+
+    renderer = football.PitchRenderer(TEN)
+    ours = np.stack([np.linspace(-0.9, 0.9, 11), np.full(11, -0.3)], -1)
+    theirs = ours * [1, -1]
+    allocation = np.arange(10)
+    active = TEN.active(np.array([[-0.9, 0.0]]), "full")[0]
+    frame = renderer.render(
+        ours, theirs, np.array([0.0, 0.0, 0.1]), active, allocation, 1 + allocation
+    )
+    row, col = football._to_pixels(ours).T
+    assert (frame[row[1:], col[1:]] == football._ZONE_COLOURS[allocation]).all()
+    assert (frame[row[0], col[0]] == football.OURS).all()  # our keeper, not allocated
+    row, col = football._to_pixels(theirs).T
+    assert (frame[row, col] == football.THEIRS).all()
+    assert (
+        frame[football._to_pixels(np.zeros(2))[0], football._to_pixels(np.zeros(2))[1]] == 255
+    ).all()
+    # zones are tinted in their colour: 0.45 of it while active, 0.15 while not
+    rows, cols = football._to_pixels(np.array([[-0.3, -0.1], [0.3, -0.1]])).T
+    grass = np.array([24, 66, 24])
+    colours = football._ZONE_COLOURS[[0, 5]]
+    expected = (grass + np.array([[0.45], [0.15]]) * colours).astype(np.uint8)
+    assert (frame[rows, cols] == expected).all()
+
+
+@pytest.mark.football
+def test_vector_team_env_sync(football):
+    env = football.make_team_env({"num_envs": 2, "vectorize": "sync"})
+    obs, _ = env.reset(seed=0)
+    assert obs["obs"].shape == (2, 10, 123)
+    obs, reward, terminated, truncated, _ = env.step(football.fixed_bt_policy(obs))
+    assert reward.shape == (2,) and not terminated.any()
+    env.close()
+
+
+@pytest.mark.football
+def test_full_match_with_builtin_ai_reports_the_score(football):
+    env = football.make_team_env({})
+    obs, _ = env.reset(seed=0)
+    steps, total_reward, done = 0, 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(football.fixed_bt_policy(obs))
+        steps, total_reward, done = steps + 1, total_reward + reward, terminated or truncated
+    env.close()
+    assert steps == 3001 and terminated
+    goals_for, goals_against = info["score"]
+    assert total_reward == goals_for - goals_against  # once per goal, not once per player
