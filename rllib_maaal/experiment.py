@@ -396,15 +396,17 @@ def to_search_space(value: Any) -> Any:
 
             sampler = getattr(tune, kind)
             try:
-                return sampler(**args) if isinstance(args, dict) else sampler(*_as_list(args))
+                return (
+                    sampler(**args) if isinstance(args, dict) else sampler(*_positional(kind, args))
+                )
             except (TypeError, ValueError) as err:
                 raise ExperimentError(f"bad search space {{{kind}: {args!r}}}: {err}") from err
     return {k: to_search_space(v) for k, v in value.items()}
 
 
-def _as_list(args: Any) -> list[Any]:
-    # choice takes one list argument; the others take their bounds positionally.
-    return [args] if not isinstance(args, list) else args
+def _positional(kind: str, args: Any) -> list[Any]:
+    # choice takes its categories as one list; the others take their bounds one by one.
+    return [args] if kind == "choice" or not isinstance(args, list) else args
 
 
 def tuner_parts(exp: Experiment) -> dict[str, Any]:
