@@ -296,6 +296,7 @@ def test_batched_env_is_deterministic_and_autoresets():
         rewards, ends = [], 0
         for _ in range(160):
             obs, reward, terminated, truncated, _ = team.step(heuristic_policy(obs))
+            assert team.observation_space.contains(obs)
             rewards.append(reward)
             ends += (terminated | truncated).sum()
         return np.array(rewards), ends
