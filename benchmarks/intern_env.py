@@ -22,6 +22,7 @@ from rllib_maaal.envs.intern import (
     make_team_env,
     parallel_env,
     random_message_policy,
+    response_policy,
 )
 
 PAPER = {
@@ -81,6 +82,7 @@ def main() -> None:
     policies = {
         "always message 0, random pairing": fixed_policy,
         "random messages, random pairing": random_message_policy,
+        "response record, random pairing": response_policy,
         "oracle messages, random pairing": OraclePlanner(pair=False),
         "message 0, oracle pairing": OraclePlanner(know_types=False),
         "oracle messages and pairing": OraclePlanner(),

@@ -23,6 +23,7 @@ from rllib_maaal.envs.intern import (
     next_state,
     parallel_env,
     random_message_policy,
+    response_policy,
 )
 from rllib_maaal.envs.team import BatchedTeamEnv
 
@@ -39,6 +40,7 @@ def results() -> dict[str, dict[str, float]]:
     policies = {
         "fixed": fixed_policy,
         "random": random_message_policy,
+        "response": response_policy,
         "oracle": OraclePlanner(),
         "pairing_only": OraclePlanner(know_types=False),
         "messages_only": OraclePlanner(pair=False),
@@ -89,6 +91,26 @@ def test_cost_is_quadratic_below_target_only():
     np.testing.assert_allclose(intern_reward(CFG, x), [0, 0, -CFG.cost_scale, -4 * CFG.cost_scale])
 
 
+def test_response_record():
+    core = InternCore(CFG, num_envs=1, seed=0)
+    core.reset(np.ones(1, bool))
+    column = {name: OBS_FEATURES.index(name) for name in OBS_FEATURES}
+    changes = []
+    for message in (0, 1, 1):
+        x = core.x.copy()
+        action = np.full((1, 32), message)
+        core.step({"allocation": np.arange(8)[None], "action": action}, np.ones(1, bool))
+        changes.append(core.x - x)
+    features = core.observe()["obs"][0]
+    delta = CFG.response_memory
+    np.testing.assert_allclose(features[:, column["wellbeing_change"]], changes[2][0], rtol=1e-5)
+    np.testing.assert_allclose(features[:, column["response_0"]], changes[0][0], rtol=1e-5)
+    mean_1 = (delta * changes[1][0] + changes[2][0]) / (delta + 1)
+    np.testing.assert_allclose(features[:, column["response_1"]], mean_1, rtol=1e-5)
+    np.testing.assert_allclose(features[:, column["evidence_0"]], (1 - delta) * delta**2)
+    np.testing.assert_allclose(features[:, column["evidence_1"]], (1 - delta) * (delta + 1))
+
+
 def test_hidden_types_never_reach_an_observation():
     core = InternCore(CFG, num_envs=2, seed=0)
     core.reset(np.ones(2, bool))
@@ -133,10 +155,17 @@ def test_oracle_has_the_headroom_of_the_learned_method(results):
 
 
 def test_grouping_matters(results):
-    # Pairing by lookahead alone (messages fixed) cuts ≥ 8 % of the cost of random pairing
-    # (measured: 14 %); with the right messages it still cuts ≥ 10 % (measured: 17 %).
-    assert cost(results, "pairing_only") < 0.92 * cost(results, "fixed")
+    # Pairing by lookahead alone (messages fixed) cuts ≥ 10 % of the cost of random pairing
+    # (measured: 18 %); with the right messages it still cuts ≥ 10 % (measured: 21 %).
+    assert cost(results, "pairing_only") < 0.90 * cost(results, "fixed")
     assert cost(results, "oracle") < 0.90 * cost(results, "messages_only")
+
+
+def test_types_can_be_learned_from_observations(results):
+    # The response record lets a rule that never reads the hidden types get the paper's
+    # 45 % saving over the fixed baseline with random pairing (measured: 50 %).
+    assert cost(results, "response") < 0.55 * cost(results, "fixed")
+    assert cost(results, "response") > cost(results, "messages_only")
 
 
 def test_messages_matter(results):
