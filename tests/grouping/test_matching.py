@@ -5,6 +5,9 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from rllib_maaal.grouping import (
     all_pairings,
@@ -193,3 +196,21 @@ def test_random_pairing_is_uniform_over_maximal_pairings(n_teams, allow_self):
 def test_random_pairing_without_self_pairs_needs_an_even_number_of_teams():
     with pytest.raises(ValueError, match="even number of teams"):
         random_pairing(np.random.default_rng(0), 1, 7, allow_self=False)
+
+
+square_int_scores = st.integers(1, 7).flatmap(
+    lambda n: arrays(np.int64, (n, n), elements=st.integers(-3, 3))
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(square_int_scores, st.booleans())
+def test_enumeration_and_milp_agree_on_any_scores_with_ties(scores, allow_self):
+    allow_self = allow_self or len(scores) % 2 == 1
+    scores = scores.astype(float)
+    values = [
+        pairing_value(scores, max_weight_pairing(scores, allow_self, method))
+        for method in ("enumerate", "milp")
+    ]
+    np.testing.assert_allclose(values[0], values[1])
+    np.testing.assert_allclose(values[0], brute_force_best(scores, allow_self))
