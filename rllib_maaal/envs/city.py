@@ -152,7 +152,7 @@ _BIT_ACTION = np.array([5, 6, 7, 8, 1, 2, 3, 4])
 _MOVE_BIT = np.zeros(len(MOVE_DELTAS), np.uint8)
 _MOVE_BIT[_BIT_ACTION - 1] = 1 << np.arange(8)
 _FIRST_MOVE = np.array(
-    [STAY] + [_BIT_ACTION[(m & -m).bit_length() - 1] for m in range(1, 256)], np.int64
+    [STAY] + [_BIT_ACTION[(m & -m).bit_length() - 1] for m in range(1, 256)], np.uint8
 )
 
 
@@ -293,6 +293,7 @@ class CityCore:
         self.subtask_type = np.repeat([FIREFIGHT, REPAIR], K)
         self.subtask_action_mask = SUBTASK_MASKS[self.subtask_type]
         self._rows = np.arange(B)[:, None]
+        self._agents = np.arange(N)
         # state (filled by reset)
         self.agent_mask = np.zeros((B, N), bool)
         self.agent_type = np.zeros((B, N), np.int64)
@@ -633,10 +634,11 @@ class CityCore:
         self.active[rows] = active
 
     # --- observation ---------------------------------------------------------------------------
-    def entity_features(self) -> np.ndarray:
-        """(B, E, F) features of the agents (first N rows) then the buildings (ALMA's layout)."""
+    def entity_features(self, out: np.ndarray | None = None) -> np.ndarray:
+        """(B, E, F) features of the agents (first N rows) then the buildings (ALMA's layout),
+        written into ``out`` (zeros of that shape) when given."""
         B, N, K = self.num_envs, self.n_agents, self.n_buildings
-        ent = np.zeros((B, N + K, N_FEATURES), np.float32)
+        ent = np.zeros((B, N + K, N_FEATURES), np.float32) if out is None else out
         agent_kind = np.where(self.agent_mask, self.agent_type, PAD_TYPE)
         building_kind = np.where(self.building_mask, np.where(self.fast, 3, 4), PAD_TYPE)
         ent[:, :N, F_TYPE:F_X] = _TYPE_ONEHOT[agent_kind]
@@ -668,17 +670,19 @@ class CityCore:
 
     def observe(self) -> dict[str, np.ndarray]:
         """The team observation of every city (keys of ``team.team_observation_space``)."""
-        B, N = self.num_envs, self.n_agents
-        ent = self.entity_features()
+        B, N, E = self.num_envs, self.n_agents, self.n_entities
+        # the state is every entity's features and the time; the entities are a view into it
+        state = np.zeros((B, E * N_FEATURES + 1), np.float32)
+        ent = self.entity_features(out=state[:, :-1].reshape(B, E, N_FEATURES))
+        state[:, -1] = self.t / MAX_STEPS
         own = ent[:, :N]
-        flat = ent.reshape(B, 1, -1)
-        state = np.concatenate([flat[:, 0], (self.t / MAX_STEPS)[:, None]], axis=1)
-        rule_action = self.rule_action()
         obs = {
             "obs": own
             if self.obs_layout == "entity"
-            else np.concatenate([own, np.broadcast_to(flat, (B, N, flat.shape[-1]))], axis=2),
-            "state": state.astype(np.float32),
+            else np.concatenate(
+                [own, np.broadcast_to(state[:, None, :-1], (B, N, E * N_FEATURES))], axis=2
+            ),
+            "state": state,
             "agent_mask": self.agent_mask.astype(np.float32),
             "action_mask": self.avail.astype(np.float32),
             "subtask_status": self._subtask_status(ent),
@@ -686,7 +690,7 @@ class CityCore:
             "allocation": self.allocation.copy(),
             "decide": self.decide[:, None].astype(np.float32),
             "rule_allocation": self.rule_allocation(),
-            "rule_action": rule_action,
+            "rule_action": self.rule_action(),
             **self._constant,
         }
         if self.obs_layout == "entity":
@@ -718,8 +722,8 @@ class CityCore:
         """(B, N) each agent's nearest active subtask that suits its type: firefighters fight
         fires, builders repair, generalists help at the nearest fire, else repair. An agent with
         no suitable active subtask takes the nearest active one."""
-        distance = self._agent_distance().astype(np.int32)
-        distance = np.concatenate([distance, distance], axis=2)  # (B, N, M)
+        distance = self._agent_distance()
+        distance = np.concatenate([distance, distance], axis=2)  # (B, N, M), int16
         unsuited = (self.agent_type == BUILDER)[..., None] == (self.subtask_type == FIREFIGHT)
         cost = np.where(self.active[:, None, :], distance + FAR * unsuited, 4 * FAR)
         return np.where(self.agent_mask, cost.argmin(-1), 0)
@@ -733,15 +737,15 @@ class CityCore:
         moves = self.closer[self._rows, self.agent_cell] & self.avail_moves[..., None]
         walk = _FIRST_MOVE[moves]
         fight = np.where(self.agent_type == GENERALIST, FREEZE, EXTINGUISH)  # (B, N)
-        fight = np.where(np.take_along_axis(self.avail, fight[..., None], -1)[..., 0], fight, STAY)
-        build = np.where(self.avail[..., BUILD_ACTION], BUILD_ACTION, STAY)
+        fight = np.where(self.avail[self._rows, self._agents, fight], fight, STAY).astype(np.uint8)
+        build = np.where(self.avail[..., BUILD_ACTION], BUILD_ACTION, STAY).astype(np.uint8)
         return np.concatenate(
             [
                 np.where(touching, fight[..., None], walk),
                 np.where(touching, build[..., None], walk),
             ],
             axis=2,
-        )
+        ).astype(np.int64)
 
     # --- rendering -------------------------------------------------------------------------------
     def render(self, index: int = 0, allocation_lines: bool = True) -> np.ndarray:
