@@ -645,11 +645,11 @@ class InternParallelEnv(ParallelEnv):
       first day of a week, and stays in force until replaced (before any is given, the random
       pairing is used).
 
-    We chose a method over an extra "coordinator" agent present only on week boundaries:
-    an agent that appears and disappears would have to receive observations, rewards and
-    terminations on six days out of seven where it does nothing, and generic PettingZoo tooling
-    (``parallel_api_test``, random-action loops) would feed it random pairings that are invalid
-    almost surely. Learned high levels drive the pairing through the team view instead.
+    We chose a method over an extra "coordinator" agent present only on week boundaries: in
+    PettingZoo an agent leaves ``agents`` only by terminating or truncating and cannot come back
+    (``parallel_api_test`` asserts both), so a weekly agent would have to stay live, acting on six
+    days out of seven for nothing; and random-action tooling would feed it pairings that are
+    invalid almost surely. Learned high levels drive the pairing through the team view instead.
     """
 
     metadata = {"render_modes": ["rgb_array"], "name": "intern_v0", "is_parallelizable": True}
@@ -685,7 +685,9 @@ class InternParallelEnv(ParallelEnv):
             raise ValueError("set_pairing needs pairing='given' (this env draws random pairings)")
         self._pending = check_pairing(partners, self.core.n_teams, self.core.cfg.allow_self)
 
-    def reset(self, seed: int | None = None, options: dict | None = None):
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
         self.core.reset(self._one, seed)
         self._pending = None
         if options and "pairing" in options:
@@ -693,7 +695,7 @@ class InternParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         return self._observations(), {a: {} for a in self.agents}
 
-    def step(self, actions: dict[str, int]):
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"every intern must act each day; missing actions for {missing}")
