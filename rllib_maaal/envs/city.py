@@ -317,6 +317,7 @@ class CityCore:
         self.active = np.zeros((B, M), bool)
         self.conditions = np.zeros((B, 2 * K), bool)  # the tree's inputs when last ticked
         self.decide = np.ones(B, bool)
+        self.ended = np.ones(B, bool)  # episode over (or never started): reset before stepping
         self.avail = np.zeros((B, N, N_ACTIONS), bool)
         self.avail_moves = np.zeros((B, N), np.uint8)  # available moves as a move set
         # constant parts of the observation (read-only, shared between steps)
@@ -374,6 +375,7 @@ class CityCore:
         self.complete[rows] = False
         self.burned[rows] = False
         self.t[rows] = 0
+        self.ended[rows] = False
         self.adjacent[rows] = site_building[:, _ADJ_SITE]
         self.distance[rows], self.closer[rows] = self._walking_distance(
             self.adjacent[rows], building_cell
@@ -422,6 +424,7 @@ class CityCore:
         self.countdown[index] = self.period[index]
         self.complete[index] = self.burned[index] = False
         self.t[index] = self.last_decision[index] = 0
+        self.ended[index] = False
         site_building = np.full(len(_SITE_CELLS) + 1, -1)
         site_building[[_SITE_CELLS.tolist().index(c) for c in cells]] = np.arange(nb)
         self.adjacent[index] = site_building[_ADJ_SITE]
@@ -546,6 +549,7 @@ class CityCore:
         reward[rows] = self.scale * reward_r
         terminated[rows] = terminated_r
         truncated[rows] = ~terminated_r & (self.t[rows] >= MAX_STEPS)
+        self.ended |= terminated | truncated
         subtask_reward = np.zeros((B, 2 * K))
         subtask_reward[rows] = self.scale * subtask_r
         n_real = self.building_mask.sum(1)
@@ -572,6 +576,9 @@ class CityCore:
         allocation = np.asarray(action["allocation"])
         if allocation.shape != (B, N):
             raise ValueError(f"allocation must have shape {(B, N)}, got {allocation.shape}")
+        if (which & self.ended).any():
+            b = int(np.flatnonzero(which & self.ended)[0])
+            raise ValueError(f"city {b} has no episode running: reset it before stepping")
         check_actions(act, self.avail, self.agent_mask & which[:, None], self.agent_names)
         deciding = self.agent_mask & (which & self.decide)[:, None]
         in_range = (allocation >= 0) & (allocation < M)

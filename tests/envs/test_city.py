@@ -251,6 +251,18 @@ def test_unavailable_and_malformed_actions_are_errors():
         core.step({"allocation": alloc, "action": np.full((1, 7), 12)}, np.ones(1, bool))
 
 
+def test_stepping_an_ended_episode_is_an_error():
+    core = city([(4, 3, B)], [(*SITE, 0.95, 0.0)])
+    *_, infos = step(core, [BUILD_ACTION])
+    assert infos["success"][0]
+    with pytest.raises(ValueError, match="city 0 has no episode running: reset"):
+        step(core, [STAY])
+    with pytest.raises(ValueError, match="reset"):
+        CityCore(2).step(
+            {"allocation": np.zeros((2, 7)), "action": np.zeros((2, 7))}, np.ones(2, bool)
+        )
+
+
 def test_bad_env_config():
     with pytest.raises(ValueError, match="scenario must be one of.*7a_7b"):
         make_team_env({"scenario": "9a_9b"})
