@@ -14,28 +14,42 @@ and a global state with NumPy over players, and speak Gymnasium / PettingZoo out
 is the team's goal difference of the step (+1 we scored, -1 they scored), counted once, not once
 per player as the engine reports it.
 
-Per-agent observation (``OBS_FEATURES``; positions in engine units, directions scaled by
-``DIRECTION_SCALE`` to order one): own position, direction, role (one-hot), tiredness, yellow
-card, whether the agent has the ball; the ball relative to the agent, its height and direction,
-which team owns it; every team-mate and opponent relative to the agent, and their directions; the
-game mode (one-hot), the fraction of the match left and the goal difference. The global state
-holds the same facts in absolute coordinates.
+Per-agent observation, D = 35 + 4 (n_ours + n_theirs) = 123 in 11 vs 11 (positions in engine
+units, directions scaled by ``DIRECTION_SCALE`` to order one), the agent's own facts first and
+everything else relative to the agent:
+
+* own position (2), direction (2), role one-hot (10: GK, CB, LB, RB, DM, CM, LM, RM, AM, CF),
+  tiredness, yellow card, has the ball (1 each);
+* ball minus own position (2), every team-mate minus own position (2 n_ours), every opponent
+  minus own position (2 n_theirs);
+* shared by all agents: ball height (1) and direction (3), team-mates' and opponents' directions,
+  ball owner one-hot (none, us, them), game mode one-hot (7: normal, kick-off, goal kick, free
+  kick, corner, throw-in, penalty), fraction of the match left, goal difference.
+
+Global state, S = 18 + 5 n_ours + 4 n_theirs = 117: ball position and direction, our positions,
+directions and tiredness, their positions and directions, then the same ball owner, game mode,
+match left and goal difference.
 
 Subtasks, their tree and action masks: :mod:`rllib_maaal.envs.football_zones`. The env config
 (``env_config``) of :func:`parallel_env` and :func:`make_team_env`:
 
-======================  ======================  ===================================================
-key                     default                 meaning
-======================  ======================  ===================================================
-``scenario``            ``11_vs_11_stochastic``  any scenario of ``gfootball.scenarios``
-``rewards``             ``scoring``             or ``scoring,checkpoints`` (the engine's shaping)
-``tree``                ``10_subtasks``         or ``6_subtasks``
-``part``                ``full``                ``back`` / ``front``: fix the active part
-``allocation_interval`` 10                      steps between allocation decisions
-``render_mode``         None                    ``rgb_array``: :func:`render_frame` pictures
-``num_envs``            (absent)                team view only: a vector env of that many matches
-``vectorize``           ``async``               ``sync`` / ``async`` vector env (one process each)
-======================  ======================  ===================================================
+=======================  =========================  ==============================================
+key                      default                    meaning
+=======================  =========================  ==============================================
+``scenario``             ``11_vs_11_stochastic``    any scenario of ``gfootball.scenarios``
+``rewards``              ``scoring``                or ``scoring,checkpoints`` (engine shaping)
+``tree``                 ``10_subtasks``            or ``6_subtasks``
+``part``                 ``full``                   ``back`` / ``front`` fix the active part
+``allocation_interval``  ``10``                     steps between allocation decisions
+``render_mode``          ``None``                   ``rgb_array``: :class:`PitchRenderer` frames
+``num_envs``             (absent)                   team view: a vector env of that many matches
+``vectorize``            ``async``                  or ``sync`` (the vector env's kind)
+``seed``                 ``None``                   seeds the matches (match k of a vector env:
+                                                    ``seed + k``); ``reset(seed=...)`` overrides
+=======================  =========================  ==============================================
+
+In the team view, ``infos`` hold the same engine facts as arrays and ``subtask_reward`` (M,): the
+team reward credited to every active subtask (the goals are the team's, not a zone's).
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ import sys
 import types
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -84,8 +99,8 @@ from rllib_maaal.envs.team import (
 
 #: Directions are distances per step (~0.01): scaled to order one for the networks.
 DIRECTION_SCALE = 100.0
-N_ROLES = 10  #: GK, CB, LB, RB, DM, CM, LM, RM, AM, CF
-N_GAME_MODES = 7  #: normal, kick-off, goal kick, free kick, corner, throw-in, penalty
+N_ROLES = 10
+N_GAME_MODES = 7
 REWARDS = ("scoring", "scoring,checkpoints")
 VECTORIZE = ("sync", "async")
 DEFAULTS: dict[str, Any] = {
@@ -96,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
     "allocation_interval": 10,
     "render_mode": None,
     "vectorize": "async",
+    "seed": None,
 }
 CONFIG_KEYS = (*DEFAULTS, "num_envs")
 
@@ -187,8 +203,7 @@ def _keeper_on_ai_scenario(scenario: str) -> tuple[str, _KeeperOnAI]:
 # --------------------------------------------------------------------------- the match
 
 
-def _one_hot(index: np.ndarray | int, n: int) -> np.ndarray:
-    return np.eye(n, dtype=np.float32)[index]
+_ROLES, _GAME_MODES, _OWNERS = (np.eye(n, dtype=np.float32) for n in (N_ROLES, N_GAME_MODES, 3))
 
 
 class FootballMatch:
@@ -199,7 +214,7 @@ class FootballMatch:
     0 us, 1 them), ``score`` (2,), ``game_mode``, ``agent_mask`` (N,).
     """
 
-    def __init__(self, scenario: str, rewards: str = "scoring") -> None:
+    def __init__(self, scenario: str, rewards: str = "scoring", seed: int | None = None) -> None:
         level, layout = _keeper_on_ai_scenario(scenario)
         self.players = np.array(layout.ours)  #: team index of each agent's player
         self.n_agents = len(self.players)
@@ -223,7 +238,7 @@ class FootballMatch:
         self.engine = env
         self.obs_dim = 17 + 9 + 4 * (self.n_ours + self.n_theirs) + N_GAME_MODES + 2
         self.state_dim = 9 + 5 * self.n_ours + 4 * self.n_theirs + N_GAME_MODES + 2
-        self._rng = np.random.default_rng()
+        self._rng = np.random.default_rng(seed)
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match; the engine's random seed is drawn from our generator."""
@@ -263,8 +278,8 @@ class FootballMatch:
         theirs_dir = raw["right_team_direction"].ravel() * DIRECTION_SCALE
         context = np.concatenate(
             [
-                _one_hot(self.ball_owner + 1, 3),
-                _one_hot(self.game_mode, N_GAME_MODES),
+                _OWNERS[self.ball_owner + 1],
+                _GAME_MODES[self.game_mode],
                 [raw["steps_left"] / self.game_duration, self.score[0] - self.score[1]],
             ]
         )
@@ -278,7 +293,7 @@ class FootballMatch:
             [
                 me,
                 raw["left_team_direction"][self.players] * DIRECTION_SCALE,
-                _one_hot(raw["left_team_roles"][self.players], N_ROLES),
+                _ROLES[raw["left_team_roles"][self.players]],
                 raw["left_team_tired_factor"][self.players, None],
                 raw["left_team_yellow_card"][self.players, None],
                 has_ball[:, None],
@@ -422,17 +437,23 @@ class FootballParallelEnv(ParallelEnv):
     ball owner. A match ends (termination) at full time.
     """
 
-    metadata = {"name": "football_v0", "render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {
+        "name": "football_v0",
+        "render_modes": ["rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 10,
+    }
 
     def __init__(self, render_mode: str | None = None, **env_config: Any) -> None:
         config = _validated({**env_config, "render_mode": render_mode})
         self.env_config = config
         self.render_mode = render_mode
-        self.match = FootballMatch(config["scenario"], config["rewards"])
+        self.match = FootballMatch(config["scenario"], config["rewards"], config["seed"])
         self.possible_agents = [f"player_{k}" for k in self.match.players]
         self.agents: list[str] = []
         self._observation_space = spaces.Box(-np.inf, np.inf, (self.match.obs_dim,), np.float32)
         self._action_space = spaces.Discrete(N_ACTIONS)
+        self._all_actions = np.ones((1, self.match.n_agents, N_ACTIONS))
         self.state_space = spaces.Box(-np.inf, np.inf, (self.match.state_dim,), np.float32)
         self._renderer: PitchRenderer | None = None
 
@@ -452,12 +473,7 @@ class FootballParallelEnv(ParallelEnv):
         if missing:
             raise ValueError(f"actions missing for agents {missing}")
         joint = np.array([actions[agent] for agent in self.agents], dtype=np.int64)
-        check_actions(
-            joint[None],
-            np.ones((1, len(joint), N_ACTIONS)),
-            self.match.agent_mask[None],
-            self.agents,
-        )
+        check_actions(joint[None], self._all_actions, self.match.agent_mask[None], self.agents)
         reward, done = self.match.step(joint)
         observations, infos = self._observations(), self._infos()
         rewards = dict.fromkeys(self.agents, reward)
@@ -527,7 +543,9 @@ class FootballTeamCore:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = _validated(config)
-        self.match = FootballMatch(self.config["scenario"], self.config["rewards"])
+        self.match = FootballMatch(
+            self.config["scenario"], self.config["rewards"], self.config["seed"]
+        )
         self.tree = ZoneTree(self.config["tree"])
         self.part = self.config["part"]
         self.interval = int(self.config["allocation_interval"])
@@ -660,7 +678,11 @@ def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
         return FootballTeamEnv(config)
     if not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-    make = [lambda: FootballTeamEnv(config)] * int(num_envs)
+    seed = config.get("seed")
+    make = [
+        partial(FootballTeamEnv, {**config, "seed": None if seed is None else seed + k})
+        for k in range(int(num_envs))
+    ]
     mode = gym.vector.AutoresetMode.NEXT_STEP
     if config.get("vectorize", DEFAULTS["vectorize"]) == "sync":
         return gym.vector.SyncVectorEnv(make, autoreset_mode=mode)

@@ -9,19 +9,19 @@ a *central area* (|x| < 0.686) and a *goal area* (|x| ≥ 0.686, the full width 
 the penalty box). Every interval is half-open ``[lo, hi)``; the outer edges are unbounded, so a
 ball or player off the pitch still lies in exactly one zone of each tree.
 
-10-subtask tree (five zones per part; ``back_*`` are defensive, ``front_*`` attacking):
+Central area: x in [-0.686, 0) (Back-field) / [0, 0.686) (Front-field); goal area: x in
+[-inf, -0.686) / [0.686, inf). 10-subtask tree, five zones per part (``back_*`` defensive,
+``front_*`` attacking; m is the subtask index in the Back-field / Front-field):
 
-====  ==================  ==================  ==================
- m    zone                x                   y
-====  ==================  ==================  ==================
-0/5   left side           [-0.686, 0) /       [-∞, 0)
-                          [0, 0.686)
-1/6   right side          (same)              [0, ∞)
-2/7   left corner         [-∞, -0.686) /      [-∞, -0.249)
-                          [0.686, ∞)
-3/8   right corner        (same)              [0.249, ∞)
-4/9   penalty area        (same)              [-0.249, 0.249)
-====  ==================  ==================  ==================
+=====  ============  ============  ================
+m      zone          x             y
+=====  ============  ============  ================
+0 / 5  left side     central area  [-inf, 0)
+1 / 6  right side    central area  [0, inf)
+2 / 7  left corner   goal area     [-inf, -0.249)
+3 / 8  right corner  goal area     [0.249, inf)
+4 / 9  penalty area  goal area     [-0.249, 0.249)
+=====  ============  ============  ================
 
 6-subtask tree (three zones per part, the corners and the penalty area merged into one goal
 area): 0/3 left side, 1/4 right side (as above), 2/5 goal area (x as the corners, any y).
@@ -37,13 +37,14 @@ Tree shape (both trees; ``goal group`` is the corners + penalty area, or the sin
     │       └── Parallel goal area: left corner, right corner, penalty area
     └── Sequence front                       (mirror image, attacking)
 
-A subtask is active when its leaf is ticked (and running). The central pair is ticked whenever its
-part is; it succeeds once the ball has reached the part's goal area (its third child), and only then
-does the sequence go on to tick the goal-area group. So with the ball in the central area of a part
-only its two sides are active; with the ball in its goal area all of the part's zones are: players
-keep covering the central area while others attack or defend the box (the paper's Fig. 7 shows
-sides and penalty area staffed at once). ``part`` selects the part: ``full`` follows the ball (the
-full game), ``back`` / ``front`` fix it for part-wise training.
+A subtask is active when its leaf is ticked (leaves are always running). The central pair is
+ticked whenever its part is. Its Parallel also holds the condition ``ball_in_goal_area``: it
+succeeds once the ball has reached the part's goal area and fails otherwise, which stops the
+sequence before the goal-area group (but not the ticking of the two sides). So with the ball in
+the central area of a part only its two sides are active; with the ball in its goal area all of
+the part's zones are: players keep covering the central area while others attack or defend the
+box (the paper's Fig. 7 shows sides and penalty area staffed at once). ``part`` selects the part:
+``full`` follows the ball (the full game), ``back`` / ``front`` fix it for part-wise training.
 
 Action masks: defensive (Back-field) subtasks may not shoot; attacking (Front-field) subtasks may
 not slide. Every subtask allows the built-in AI action, so the Fixed-BT baseline is always legal.

@@ -202,6 +202,22 @@ def test_parallel_api(football):
 
 
 @pytest.mark.football
+def test_aec_api(football):
+    from pettingzoo.test import api_test
+
+    env = football.env()
+    api_test(env, num_cycles=5)
+    env.close()
+
+
+@pytest.mark.football
+def test_parallel_seed(football):
+    from pettingzoo.test import parallel_seed_test
+
+    parallel_seed_test(football.parallel_env, num_cycles=20)
+
+
+@pytest.mark.football
 def test_our_agents_are_the_ten_outfield_players_with_fixed_controllers(football):
     env = football.parallel_env()
     obs, infos = env.reset(seed=1)
