@@ -318,6 +318,7 @@ class InternCore:
         self.discounted_return = np.zeros(b)
         self._all_ones = np.ones((b, n, 2), np.float32)
         self._agent_mask = np.ones((b, n), np.float32)
+        self._rows = np.arange(b)[:, None]
 
     # -- episode control -------------------------------------------------------------------
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
@@ -417,25 +418,23 @@ class InternCore:
         """(B, N, len(OBS_FEATURES)) what each intern observes (never its type)."""
         cfg = self.cfg
         mean, std = self.team_summary()
-        team = np.broadcast_to(self.agent_unit, self.x.shape)
         opponent = self.partners[:, self.agent_unit]
-        day_of_week = self.day % cfg.days_per_week / cfg.days_per_week
-        features = [
-            self.x,
-            self.last_message,
-            mean[:, self.agent_unit],
-            std[:, self.agent_unit],
-            opponent != team,
-            np.take_along_axis(mean, opponent, axis=1),
-            np.broadcast_to(day_of_week[:, None], team.shape),
-            np.broadcast_to((self.day / cfg.horizon)[:, None], team.shape),
-            team,
-            opponent,
-            self.change,
-            *self.response().transpose(2, 0, 1),
-            *(self.response_count * (1 - cfg.response_memory)).transpose(2, 0, 1),
-        ]
-        return np.stack(features, -1).astype(np.float32)
+        out = np.empty((*self.x.shape, len(OBS_FEATURES)), np.float32)
+        # Columns in the order of OBS_FEATURES; scalars per cohort broadcast over its interns.
+        out[..., 0] = self.x
+        out[..., 1] = self.last_message
+        out[..., 2] = mean[:, self.agent_unit]
+        out[..., 3] = std[:, self.agent_unit]
+        out[..., 4] = opponent != self.agent_unit
+        out[..., 5] = mean[self._rows, opponent]
+        out[..., 6] = (self.day % cfg.days_per_week / cfg.days_per_week)[:, None]
+        out[..., 7] = (self.day / cfg.horizon)[:, None]
+        out[..., 8] = self.agent_unit
+        out[..., 9] = opponent
+        out[..., 10] = self.change
+        out[..., 11:13] = self.response()
+        out[..., 13:15] = self.response_count * (1 - cfg.response_memory)
+        return out
 
     def response(self) -> np.ndarray:
         """(B, N, 2) running mean of the next-day change after each message (0 if never sent)."""
