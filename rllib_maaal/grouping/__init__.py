@@ -12,6 +12,7 @@ from rllib_maaal.grouping.matching import (
     pairing_value,
     random_pairing,
     symmetrise,
+    unit_pair_scores,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "pairing_value",
     "random_pairing",
     "symmetrise",
+    "unit_pair_scores",
 ]

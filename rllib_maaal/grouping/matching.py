@@ -8,6 +8,8 @@ self-pair). The value of a pairing under a score matrix ``s`` (T, T) is
 
 ``s`` is meant to be symmetric (the value of the pair {i, j}); an asymmetric input is replaced by
 ``(s + sᵀ) / 2`` (so both orientations count equally) and the diagonal is the self-pair value.
+Values per team rather than per pair (``q[t, m]``: what meeting m is worth to team t) are turned
+into pair scores by :func:`unit_pair_scores`.
 
 The greedy option of the option-critic grouping method and MAAAL's ``pairing`` allocation mode
 both need ``argmax_partners V``. It is a general (non-bipartite) maximum-weight matching, solved
@@ -45,6 +47,18 @@ def symmetrise(scores: np.ndarray) -> np.ndarray:
     """``(s + sᵀ) / 2`` over the last two axes: the pair value of {i, j} for any input."""
     scores = np.asarray(scores, dtype=np.float64)
     return 0.5 * (scores + np.swapaxes(scores, -1, -2))
+
+
+def unit_pair_scores(q: np.ndarray) -> np.ndarray:
+    """Pair scores from per-team values: ``s[i, j] = q[i, j] + q[j, i]``, ``s[i, i] = q[i, i]``.
+
+    When ``q[t, m]`` is the value *to team t* of meeting team m (MAAAL's allocation Q̂ with subtask
+    m = "compete with team m"), the pairing that maximises Σ_t q[t, partner(t)] is the
+    max-weight pairing of these scores (a pair is worth what it brings to both teams).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    both = q + np.swapaxes(q, -1, -2)
+    return np.where(np.eye(q.shape[-1], dtype=bool), q, both)
 
 
 def pairing_value(scores: np.ndarray, partners: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from rllib_maaal.grouping import (
     max_weight_pairing,
     pairing_value,
     random_pairing,
+    unit_pair_scores,
 )
 
 METHODS = ("enumerate", "milp", "auto")
@@ -133,6 +134,17 @@ def test_asymmetric_scores_count_both_orientations():
     two = np.array([[-1.0, 10.0], [-9.0, -1.0]])
     np.testing.assert_array_equal(max_weight_pairing(two), [1, 0])
     np.testing.assert_allclose(pairing_value(two, np.array([1, 0])), 0.5)
+
+
+def test_unit_values_become_pair_scores_worth_the_sum_over_teams():
+    q = np.random.default_rng(3).normal(size=(20, 7, 7))
+    partners = max_weight_pairing(unit_pair_scores(q))
+    per_team = np.take_along_axis(q, partners[..., None], -1)[..., 0].sum(-1)
+    np.testing.assert_allclose(pairing_value(unit_pair_scores(q), partners), per_team)
+    # ... and no other pairing gives the teams more in total.
+    every = all_pairings(7, True)
+    totals = q[:, np.arange(7), every].sum(-1)  # (P, pairings)
+    np.testing.assert_allclose(per_team, totals.max(-1))
 
 
 def test_single_problem_returns_one_pairing():
