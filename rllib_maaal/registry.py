@@ -24,11 +24,7 @@ def register() -> None:
 
     register_envs()
     for name in ALGORITHMS:
-        try:
-            register_trainable(name, algorithm_class(name))
-        except ImportError:
-            # An algorithm whose module is not present in this installation stays unregistered.
-            continue
+        register_trainable(name, algorithm_class(name))
 
 
 __all__ = ["ALGORITHMS", "TASKS", "algorithm_class", "register"]
