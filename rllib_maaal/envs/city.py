@@ -261,9 +261,10 @@ class CityCore:
         self.scenario = SCENARIOS[_choice("scenario", scenario, SCENARIOS)]
         self.teams = _choice("teams", teams, TEAMS)
         self.obs_layout = _choice("obs_layout", obs_layout, OBS_LAYOUTS)
-        if not isinstance(allocation_interval, int | np.integer) or allocation_interval < 1:
+        if not isinstance(allocation_interval, int | np.integer) or allocation_interval < 0:
             raise ValueError(
-                f"allocation_interval must be an int >= 1, got {allocation_interval!r}"
+                f"allocation_interval must be an int >= 0 (0: allocate once at reset), got "
+                f"{allocation_interval!r}"
             )
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
@@ -635,9 +636,12 @@ class CityCore:
             ticked = {"on_fire": on_fire, "needs_repair": needs_repair}
             active[stale] = self.tree.tick(ticked, int(stale.sum())).active
             self.conditions[rows[stale]] = conditions[stale]
-        changed = (active != self.active[rows]).any(1)
-        due = self.t[rows] - self.last_decision[rows] >= self.allocation_interval
-        self.decide[rows] = new_episode | changed | due
+        if self.allocation_interval:
+            changed = (active != self.active[rows]).any(1)
+            due = self.t[rows] - self.last_decision[rows] >= self.allocation_interval
+            self.decide[rows] = new_episode | changed | due
+        else:  # a static allocation (S-AC) is chosen once, at reset
+            self.decide[rows] = new_episode
         self.active[rows] = active
 
     # --- observation ---------------------------------------------------------------------------

@@ -37,8 +37,9 @@ must respect ``action_mask`` for present agents. The team reward is the global r
 per-subtask rewards travel in ``infos["subtask_reward"]``.
 
 Decision timing lives in the env (``allocation_interval`` steps, or earlier when the set of
-active subtasks changes) so that allocations are part of the recorded episode and the algorithm's
-module stays stateless.
+active subtasks changes; ``allocation_interval=0`` allocates once at reset, for static
+allocations) so that allocations are part of the recorded episode and the algorithm's module
+stays stateless.
 """
 
 from __future__ import annotations

@@ -226,6 +226,17 @@ def test_subtasks_follow_the_tree_and_decisions_the_interval():
     assert core.decide[0]  # five steps after the last decision
 
 
+def test_static_allocation_decides_only_at_reset():
+    core = CityCore(1, scenario="7a_7b", teams="fixed", allocation_interval=0, seed=0)
+    core.reset(np.ones(1, bool))
+    assert core.decide[0]
+    decisions = []
+    for _ in range(40):
+        step(core, [STAY])
+        decisions.append(core.decide[0])
+    assert not any(decisions)
+
+
 def test_rule_action_walks_then_acts():
     core = city([(4, 1, F), (5, 4, G)], [(*SITE, 0.5, 1.0), FAR])
     rule = core.rule_action()[0]
@@ -270,8 +281,8 @@ def test_bad_env_config():
         make_team_env({"scenery": "7a_7b"})
     with pytest.raises(ValueError, match="teams"):
         make_team_env({"teams": "mixed"})
-    with pytest.raises(ValueError, match="allocation_interval"):
-        make_team_env({"allocation_interval": 0})
+    with pytest.raises(ValueError, match="allocation_interval must be an int >= 0"):
+        make_team_env({"allocation_interval": -1})
     with pytest.raises(ValueError, match="render_mode must be one of \\[None, 'human'"):
         make_team_env({"render_mode": "video"})
     with pytest.raises(ValueError, match="obs_layout"):

@@ -189,7 +189,7 @@ class MAAALConfig(AlgorithmConfig):
     @property
     def learns(self) -> bool:
         """Whether anything is trained (Fixed-BT trains nothing)."""
-        return self.allocation == "learned" or self.action == "learned"
+        return self.allocation in ("learned", "static") or self.action == "learned"
 
     def validate(self) -> None:
         super().validate()
@@ -203,6 +203,11 @@ class MAAALConfig(AlgorithmConfig):
             raise ValueError(
                 "MAAALConfig.subtask_capacity must be set (an int or one int per subtask) when "
                 "allocation_solver='capacity'"
+            )
+        if self.allocation == "static" and self.env_config.get("allocation_interval") != 0:
+            raise ValueError(
+                "MAAALConfig.allocation='static' allocates once per episode: set "
+                "env_config['allocation_interval'] = 0 (the env then decides only at reset)"
             )
         for name in ("epsilon_allocation", "epsilon_action"):
             check_schedule(f"MAAALConfig.{name}", getattr(self, name))

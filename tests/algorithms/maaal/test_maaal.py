@@ -41,7 +41,7 @@ def toy_config(**training) -> MAAALConfig:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("allocation", "smart", "allocation must be one of learned, rule, static, none"),
+        ("allocation", "smart", "allocation must be one of learned, rule, random, static, none"),
         ("mixer", "sum", "mixer must be one of qmix, vdn"),
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
@@ -57,6 +57,12 @@ def test_config_names_the_bad_field(field, value, message):
 def test_capacity_solver_needs_capacities():
     config = MAAALConfig().environment("CartPole-v1").training(allocation_solver="capacity")
     with pytest.raises(ValueError, match="subtask_capacity must be set"):
+        config.validate()
+
+
+def test_static_allocation_needs_the_env_to_allocate_once():
+    config = MAAALConfig().environment("CartPole-v1").training(allocation="static")
+    with pytest.raises(ValueError, match=r"allocation_interval'\] = 0"):
         config.validate()
 
 

@@ -34,6 +34,7 @@ from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation
+from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import LEARNED_ALLOCATION
 
 Obs = dict[str, torch.Tensor]
 
@@ -64,7 +65,7 @@ class MAAALTorchLearner(TorchLearner):
         target = module.forward_target({Columns.OBS: obs})
         stats: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=w.device)
-        if config.allocation == "learned":
+        if config.allocation in LEARNED_ALLOCATION:
             l1, td1 = allocation_loss(module, config, batch, w, target["q_alloc"], valid)
             loss = loss + config.l1_coeff * l1
             stats.update(l1_loss=l1, allocation_td_error=td1)
@@ -242,7 +243,7 @@ def allocation_at_next_step(module: Any, batch: dict[str, Any], w: torch.Tensor)
     last = batch["length"].long()
     final = {k: v[rows, last] for k, v in obs.items()}
     cfg = module.model_config
-    if cfg["allocation"] == "learned":
+    if cfg["allocation"] in LEARNED_ALLOCATION:
         proposal = greedy_allocation(module.allocation_q(final, w[rows, last]), cfg)
     else:
         proposal = final["rule_allocation"].long()

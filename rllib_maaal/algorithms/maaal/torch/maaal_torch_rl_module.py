@@ -37,6 +37,8 @@ from rllib_maaal.algorithms.maaal.schedules import piecewise_linear
 from rllib_maaal.models import AgentEncoder, TypedMLP, make_mixer, mlp
 
 NEG_INF = float("-inf")
+#: Allocation switches whose choices come from the learned allocation Q.
+LEARNED_ALLOCATION = ("learned", "static")
 
 
 class MAAALTorchRLModule(TorchRLModule, TargetNetworkAPI):
@@ -154,7 +156,7 @@ class MAAALTorchRLModule(TorchRLModule, TargetNetworkAPI):
             epsilon_action = 1.0
         w = self.encode_agents(obs)
         decide = obs["decide"][..., 0] > 0
-        if cfg["allocation"] in ("learned", "random"):
+        if cfg["allocation"] in LEARNED_ALLOCATION + ("random",):
             q_alloc = self.allocation_q(obs, w)
             new = greedy_allocation(q_alloc, cfg)
             if epsilon_allocation > 0:
