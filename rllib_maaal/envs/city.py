@@ -32,10 +32,9 @@ from py_trees.composites import Selector, Sequence
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf, replicate
 from rllib_maaal.envs import rendering
 from rllib_maaal.envs.team import (
-    BatchedTeamEnv,
-    SingleTeamEnv,
     check_actions,
     team_action_space,
+    team_env,
     team_observation_space,
 )
 
@@ -820,9 +819,7 @@ def make_team_env(config: dict[str, Any] | None = None) -> gym.Env | gym.vector.
     config = dict(config or {})
     num_envs = config.get("num_envs")
     core = _core_from_config(config, 1 if num_envs is None else num_envs)
-    if num_envs is None:
-        return SingleTeamEnv(core, render_mode=config.get("render_mode"))
-    return BatchedTeamEnv(core)
+    return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
 
 
 # --- PettingZoo ------------------------------------------------------------------------------

@@ -106,10 +106,9 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from rllib_maaal.envs.team import (
-    BatchedTeamEnv,
-    SingleTeamEnv,
     check_actions,
     team_action_space,
+    team_env,
     team_observation_space,
 )
 from rllib_maaal.grouping import check_pairing, max_weight_pairing, random_pairing
@@ -626,9 +625,7 @@ def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
     cfg = InternConfig.from_dict(config, extra=("num_envs", "seed", "render_mode"))
     num_envs = config.get("num_envs")
     core = InternCore(cfg, num_envs=num_envs or 1, seed=config.get("seed"))
-    if num_envs is None:
-        return SingleTeamEnv(core, render_mode=config.get("render_mode"))
-    return BatchedTeamEnv(core)
+    return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
 
 
 # -- PettingZoo --------------------------------------------------------------------------------

@@ -239,5 +239,13 @@ class SingleTeamEnv(gym.Env):
         return self.core.render(0)
 
 
+def team_env(
+    core: BatchedCore, *, batched: bool, render_mode: str | None = None
+) -> gym.Env | gym.vector.VectorEnv:
+    """The RLlib view of ``core``: its vector env when RLlib passed ``num_envs`` (vector entry
+    point), otherwise the single env of its one instance."""
+    return BatchedTeamEnv(core) if batched else SingleTeamEnv(core, render_mode=render_mode)
+
+
 def _first(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     return {k: v[0] for k, v in batch.items() if not k.startswith("_")}
