@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rllib_maaal.grouping import capacity_assignment, max_weight_pairing
+from rllib_maaal.grouping import capacity_assignment, max_weight_pairing, unit_pair_scores
 
 #: Finite stand-in for −inf (inactive subtasks) inside the solvers.
 _FORBIDDEN = -1e9
@@ -34,10 +34,7 @@ def greedy_allocation(q_alloc: torch.Tensor, cfg: Mapping[str, Any]) -> torch.Te
         capacity = np.broadcast_to(np.asarray(cfg["subtask_capacity"]), (n_subtasks,))
         chosen = capacity_assignment(flat, capacity)
     else:
-        pair = flat + flat.transpose(0, 2, 1)
-        diagonal = np.arange(n_units)
-        pair[:, diagonal, diagonal] = flat[:, diagonal, diagonal]
-        chosen = max_weight_pairing(pair, allow_self=cfg["allow_self_pairing"])
+        chosen = max_weight_pairing(unit_pair_scores(flat), allow_self=cfg["allow_self_pairing"])
     return torch.as_tensor(np.asarray(chosen).reshape(*lead, n_units), device=q_alloc.device)
 
 
