@@ -191,7 +191,8 @@ def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool) -> Any:
 
 
 class _ray:
-    """Context: join ``address`` or start a local Ray; shut down only what it started."""
+    """Context: join ``address`` (or ``RAY_ADDRESS``) or start a local Ray instance; shuts down
+    only what it started."""
 
     def __init__(self, address: str | None) -> None:
         self.address = address
@@ -202,8 +203,11 @@ class _ray:
 
         if ray.is_initialized():
             return
+        # Without an address, ray.init() would join whichever cluster `ray start` last left on
+        # this machine; "local" starts our own, as documented. RAY_ADDRESS still wins.
+        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
         try:
-            ray.init(address=self.address)
+            ray.init(address=address)
         except ConnectionError as err:
             raise ExperimentError(
                 f"cannot connect to the Ray cluster at {self.address}: {err} (a cluster "

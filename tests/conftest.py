@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +34,14 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     port = _free_port()
     log = tmp_path_factory.mktemp("ray-head") / "ray-start.log"
+    # A temp dir of its own keeps the node out of /tmp/ray, whose ray_current_cluster file
+    # makes every address-less ray.init() on the machine join the last `ray start` node.
+    # (Short path: Ray's socket paths must fit in 107 characters.)
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     with log.open("w") as out:
         head = subprocess.Popen(
             [RAY, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2"]
-            + ["--include-dashboard", "false", "--disable-usage-stats"],
+            + ["--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp_dir],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -56,6 +62,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
