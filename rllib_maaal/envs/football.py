@@ -583,6 +583,7 @@ class FootballTeamCore:
         self.rule_allocation = self.tree.nearest_active(players, self.active)
 
     def step(self, action: dict[str, np.ndarray], which: np.ndarray):
+        """Play one step (``which`` is always the single instance: see :class:`SingleTeamEnv`)."""
         actions = np.asarray(action["action"]).reshape(1, -1)
         check_actions(actions, self._action_mask, self.match.agent_mask[None], self.agent_names)
         if self.decide:
@@ -606,7 +607,7 @@ class FootballTeamCore:
                 f"allocation of {self.agent_names[i]!r} is {int(allocation[0, i])}, not an active "
                 f"subtask; active subtasks: {np.flatnonzero(self.active[0]).tolist()}"
             )
-        self.allocation = allocation
+        self.allocation = allocation.astype(np.int64)
 
     def _infos(self, reward: float) -> dict[str, np.ndarray]:
         info = match_info(self.match)

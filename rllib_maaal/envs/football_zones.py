@@ -94,6 +94,11 @@ N_ACTIONS = len(ACTION_NAMES)
 SHOT, SLIDING, BUILTIN_AI = (ACTION_NAMES.index(a) for a in ("shot", "sliding", "builtin_ai"))
 
 TREES = ("10_subtasks", "6_subtasks")
+#: Bit of each tree condition in a joint code: part_on[back, front], ball_in_goal_area[back, front].
+_CONDITION_BITS = np.array([1, 2, 4, 8])
+#: Band edges of the zone grid, and a point inside each band (x; times BOX_Y for y).
+_X_EDGES, _Y_EDGES = np.array([-BOX_X, 0.0, BOX_X]), np.array([-BOX_Y, 0.0, BOX_Y])
+_BAND_CENTRES = np.array([-1.5, -0.5, 0.5, 1.5])
 PARTS = ("back", "front", "full")
 INF = np.inf
 
@@ -151,6 +156,15 @@ class ZoneTree:
         self.action_mask[self.part == 1, SLIDING] = False
         self.root = self._build_root()
         self.compiled = CompiledTree(self.root, self.n_subtasks)
+        self._active_table = self._tick_every_condition()
+        self._ids = np.arange(self.n_subtasks)
+        self._one_hot = np.eye(self.n_subtasks, dtype=np.float32)
+        cells = np.stack(np.meshgrid(_BAND_CENTRES, _BAND_CENTRES * BOX_Y, indexing="ij"), -1)
+        in_cell = self._in_rectangles(cells)  # (4, 4, M): each cell lies in exactly one zone
+        assert (in_cell.sum(-1) == 1).all(), "the zones must tile the pitch"
+        self._zone_of_cell = in_cell.argmax(-1)
+        pitch = np.array([PITCH_X, PITCH_Y])
+        self._pitch_lo, self._pitch_hi = np.maximum(self.lo, -pitch), np.minimum(self.hi, pitch)
 
     def _build_root(self) -> py_trees.behaviour.Behaviour:
         """The ``py_trees`` tree of the module docstring."""
@@ -188,31 +202,50 @@ class ZoneTree:
             "football", policy=ParallelPolicy.SuccessOnAll(synchronise=False), children=parts
         )
 
-    def contains(self, points: np.ndarray) -> np.ndarray:
-        """(..., 2) points → (..., M) bool: which zone each point lies in."""
+    def _in_rectangles(self, points: np.ndarray) -> np.ndarray:
+        """(..., 2) points → (..., M) bool: ``lo <= point < hi`` per zone (the definition)."""
         p = points[..., None, :]
         return ((p >= self.lo) & (p < self.hi)).all(-1)
 
+    def zone_of(self, points: np.ndarray) -> np.ndarray:
+        """(..., 2) points → (...,) the zone each point lies in.
+
+        The zones tile a 4 × 4 grid of x bands and y bands, so two ``searchsorted`` calls and a
+        table look-up replace comparing every point with every rectangle.
+        """
+        x_band = np.searchsorted(_X_EDGES, points[..., 0], side="right")
+        y_band = np.searchsorted(_Y_EDGES, points[..., 1], side="right")
+        return self._zone_of_cell[x_band, y_band]
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(..., 2) points → (..., M) bool: which zone each point lies in."""
+        return self.zone_of(points)[..., None] == self._ids
+
     def active(self, ball: np.ndarray, part: str) -> np.ndarray:
-        """(B, 2) ball positions → (B, M) bool active subtasks, by ticking the tree."""
+        """(B, 2) ball positions → (B, M) bool active subtasks, as the tree's tick gives them."""
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        in_front = ball[:, 0] >= 0.0
-        part_on = {
-            "back": np.stack([np.ones_like(in_front), np.zeros_like(in_front)], -1),
-            "front": np.stack([np.zeros_like(in_front), np.ones_like(in_front)], -1),
-            "full": np.stack([~in_front, in_front], -1),
-        }[part]
-        ball_x = ball[:, 0, None] * np.array([-1.0, 1.0])  # depth into each part
-        conditions = {"part_on": part_on, "ball_in_goal_area": ball_x >= BOX_X}
-        return self.compiled.tick(conditions, len(ball)).active
+        x = ball[:, 0]
+        back_on = {"back": True, "front": False, "full": x < 0.0}[part]
+        bits = np.zeros((len(ball), 4), np.int64)
+        bits[:, 0], bits[:, 1] = back_on, np.logical_not(back_on)
+        bits[:, 2], bits[:, 3] = -x >= BOX_X, x >= BOX_X
+        return self._active_table[bits @ _CONDITION_BITS]
+
+    def _tick_every_condition(self) -> np.ndarray:
+        """(16, M) the tree's active subtasks for each joint value of its four conditions.
+
+        The conditions (which part is on, whether the ball is in each part's goal area) take only
+        16 joint values, so one batched tick at construction replaces a tick per step.
+        """
+        bits = (np.arange(16)[:, None] & _CONDITION_BITS) > 0
+        conditions = {"part_on": bits[:, :2], "ball_in_goal_area": bits[:, 2:]}
+        return self.compiled.tick(conditions, len(bits)).active
 
     def distance(self, points: np.ndarray) -> np.ndarray:
         """(..., 2) points → (..., M) distance to each zone (0 inside; zones cut to the pitch)."""
-        pitch = np.array([PITCH_X, PITCH_Y])
-        lo, hi = np.maximum(self.lo, -pitch), np.minimum(self.hi, pitch)
         p = points[..., None, :]
-        gap = np.maximum(np.maximum(lo - p, p - hi), 0.0)
+        gap = np.maximum(np.maximum(self._pitch_lo - p, p - self._pitch_hi), 0.0)
         return np.hypot(gap[..., 0], gap[..., 1])
 
     def nearest_active(self, points: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -237,20 +270,18 @@ class ZoneTree:
         ``ball`` (B, 2), ``ball_owner`` (B,) -1 none / 0 us / 1 them, ``ours`` / ``theirs``
         (B, 11, 2) positions, ``allocation`` (B, N) subtask of each agent.
         """
-        ball_in = self.contains(ball).astype(np.float32)
-        subtasks = np.arange(self.n_subtasks)
-        return np.stack(
-            [
-                ball_in,
-                ball_in * (ball_owner == 0)[:, None],
-                ball_in * (ball_owner == 1)[:, None],
-                self.contains(ours).sum(1) / ours.shape[1],
-                self.contains(theirs).sum(1) / theirs.shape[1],
-                (allocation[..., None] == subtasks).sum(1) / allocation.shape[1],
-            ],
-            axis=-1,
-            dtype=np.float32,
-        )
+        ball_in = self._one_hot[self.zone_of(ball)]
+        counts = self._one_hot[self.zone_of(np.concatenate([ours, theirs], axis=1))]
+        n_ours = ours.shape[1]
+        counts = np.stack([counts[:, :n_ours].sum(1), counts[:, n_ours:].sum(1)], -1)
+        allocated = self._one_hot[allocation].sum(1)
+        status = np.empty((*ball_in.shape, STATUS_DIM), np.float32)
+        status[..., 0] = ball_in
+        status[..., 1] = ball_in * (ball_owner == 0)[:, None]
+        status[..., 2] = ball_in * (ball_owner == 1)[:, None]
+        status[..., 3:5] = counts / np.array([n_ours, theirs.shape[1]])
+        status[..., 5] = allocated / allocation.shape[1]
+        return status
 
 
 #: The columns of :meth:`ZoneTree.status` (counts are fractions of the team / of the agents).

@@ -356,3 +356,15 @@ def test_full_match_with_builtin_ai_reports_the_score(football):
     assert steps == 3001 and terminated
     goals_for, goals_against = info["score"]
     assert total_reward == goals_for - goals_against  # once per goal, not once per player
+
+
+@pytest.mark.football
+def test_registered_creator_builds_the_6_subtask_team_view(football):
+    from rllib_maaal.envs import env_creator
+
+    env = env_creator("maaal/football")({"tree": "6_subtasks", "part": "front"})
+    obs, _ = env.reset(seed=0)
+    assert obs["subtask_status"].shape == (6, 6) and obs["subtask_action_mask"].shape == (6, 20)
+    assert obs["subtask_active"].tolist() == [0, 0, 0, 1, 1, 0]
+    assert env.observation_space.contains(obs)
+    env.close()
