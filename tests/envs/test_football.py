@@ -368,3 +368,16 @@ def test_registered_creator_builds_the_6_subtask_team_view(football):
     assert obs["subtask_active"].tolist() == [0, 0, 0, 1, 1, 0]
     assert env.observation_space.contains(obs)
     env.close()
+
+
+@pytest.mark.football
+def test_a_goal_is_rewarded_once_not_once_per_player(football):
+    env = football.parallel_env(scenario="academy_3_vs_1_with_keeper")
+    env.reset(seed=1)  # the built-in AI scores in this episode
+    total = dict.fromkeys(env.possible_agents, 0.0)
+    while env.agents:
+        _, rewards, _, _, infos = env.step(dict.fromkeys(env.agents, 19))
+        total = {agent: total[agent] + rewards[agent] for agent in total}
+    env.close()
+    assert infos["player_1"]["score"].tolist() == [1, 0]
+    assert total == dict.fromkeys(env.possible_agents, 1.0)
