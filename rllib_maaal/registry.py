@@ -9,6 +9,7 @@ from rllib_maaal.envs import TASKS, register_envs
 #: Algorithm name → "module:class" of its Algorithm subclass (imported on first use).
 ALGORITHMS: dict[str, str] = {
     "MAAAL": "rllib_maaal.algorithms.maaal:MAAAL",
+    "OptionCritic": "rllib_maaal.algorithms.option_critic:OptionCritic",
 }
 
 

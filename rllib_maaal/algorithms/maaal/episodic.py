@@ -1,0 +1,192 @@
+"""What our value-based team algorithms share: whole-episode replay and its training loop.
+
+MAAAL and the option-critic grouping method both learn from complete team episodes (their targets
+follow an allocation or an option over several steps), keep target networks and sample batched
+team envs through the vector entry point. This module holds that plumbing once:
+
+* :class:`EpisodicConfig`: the replay, update and target-network knobs, validated;
+* :class:`EpisodicAlgorithm`: ``training_step`` = sample on the EnvRunners → add the episode
+  chunks to the :class:`~rllib_maaal.algorithms.maaal.episode_replay.EpisodeReplay` → a few
+  learner updates on padded episode batches → sync the weights back;
+* :class:`~rllib_maaal.algorithms.maaal.torch.episodic_torch_learner.EpisodicTorchLearner`: builds
+  the module's target networks and updates them (hard copy every ``target_network_update_freq``
+  updates, or Polyak averaging with ``tau`` < 1).
+
+A subclass adds its own knobs, exploration metrics (:meth:`EpisodicAlgorithm.exploration_metrics`)
+and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, ClassVar
+
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TIMERS,
+)
+
+from rllib_maaal.algorithms.maaal.episode_replay import Episode, EpisodeReplay
+from rllib_maaal.callbacks import TaskMetricsCallback
+
+_POSITIVE_INTS = (
+    "replay_capacity",
+    "episodes_per_update",
+    "updates_per_iteration",
+    "target_network_update_freq",
+)
+
+
+class EpisodicConfig(AlgorithmConfig):
+    """Replay, update and target-network knobs shared by our episodic algorithms.
+
+    Subclasses set ``MODEL_DEFAULTS`` (their network sizes, the only ``model_config`` keys a user
+    may set) and may extend ``training``/``validate``.
+    """
+
+    MODEL_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        super().__init__(algo_class=algo_class)
+        # Episode replay and updates.
+        self.replay_capacity = 1000
+        self.episodes_per_update = 32
+        self.updates_per_iteration = 1
+        self.num_episodes_before_learning_starts = 32
+        self.target_network_update_freq = 200
+        self.tau = 1.0
+        # Sampling: batched team envs stepped through the vector entry point.
+        self.num_envs_per_env_runner = 8
+        self.gym_env_vectorize_mode = "vector_entry_point"
+        self.rollout_fragment_length = 50
+        self.batch_mode = "truncate_episodes"
+        self.callbacks_class = TaskMetricsCallback
+
+    def training(
+        self,
+        *,
+        replay_capacity: int | None = NotProvided,
+        episodes_per_update: int | None = NotProvided,
+        updates_per_iteration: int | None = NotProvided,
+        num_episodes_before_learning_starts: int | None = NotProvided,
+        target_network_update_freq: int | None = NotProvided,
+        tau: float | None = NotProvided,
+        **kwargs: Any,
+    ) -> EpisodicConfig:
+        """Set the replay knobs (and RLlib's common ones via ``**kwargs``).
+
+        Args:
+            replay_capacity: episodes kept in the replay.
+            episodes_per_update: episodes per gradient update.
+            updates_per_iteration: gradient updates per training iteration.
+            num_episodes_before_learning_starts: replay size before the first update.
+            target_network_update_freq: updates between hard target copies (when tau = 1).
+            tau: Polyak factor of the target update (1.0: hard copy).
+        """
+        super().training(**kwargs)
+        self._set_provided(locals())
+        return self
+
+    def _set_provided(self, arguments: dict[str, Any]) -> None:
+        """Store every keyword argument of a ``training`` call that was given."""
+        for name, value in arguments.items():
+            if name not in ("self", "kwargs", "__class__") and value is not NotProvided:
+                setattr(self, name, value)
+
+    @property
+    def learns(self) -> bool:
+        """Whether anything is trained (a configuration of scripted baselines trains nothing)."""
+        return True
+
+    def validate(self) -> None:
+        super().validate()
+        prefix = type(self).__name__
+        for name in _POSITIVE_INTS:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(
+                    f"{prefix}.{name} must be a positive int; got {getattr(self, name)!r}"
+                )
+        starts = self.num_episodes_before_learning_starts
+        if not isinstance(starts, int) or starts < 0:
+            raise ValueError(
+                f"{prefix}.num_episodes_before_learning_starts must be a non-negative int; "
+                f"got {starts!r}"
+            )
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"{prefix}.tau must lie in (0, 1]; got {self.tau!r}")
+        self._check_model_config(prefix)
+
+    def _check_model_config(self, prefix: str) -> None:
+        defaults = self.MODEL_DEFAULTS
+        known = set(defaults) | set(self._model_config_auto_includes)
+        unknown = sorted(set(self.model_config) - known)
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], defaults, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(
+                f"unknown model_config key {unknown[0]!r}{hint}; {prefix.removesuffix('Config')}'s "
+                f"keys are {', '.join(defaults)}"
+            )
+
+
+class EpisodicAlgorithm(Algorithm):
+    """Samples team episodes on the EnvRunners, replays whole episodes, updates the learner."""
+
+    def setup(self, config: AlgorithmConfig) -> None:
+        super().setup(config)
+        self.replay = EpisodeReplay(self.config.replay_capacity, seed=self.config.seed)
+
+    def exploration_metrics(self, env_steps: int) -> dict[str, float]:
+        """Exploration parameters at ``env_steps`` sampled steps, logged every iteration."""
+        return {}
+
+    def on_episodes_completed(self, episodes: list[Episode]) -> None:
+        """Called with the episodes that this iteration's samples completed (for statistics)."""
+
+    def training_step(self) -> None:
+        cfg = self.config
+        with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+            episodes, env_runner_results = synchronous_parallel_sample(
+                worker_set=self.env_runner_group,
+                concat=True,
+                sample_timeout_s=cfg.sample_timeout_s,
+                _uses_new_env_runners=True,
+                _return_metrics=True,
+            )
+        self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
+        self.on_episodes_completed(self.replay.add(episodes))
+
+        steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        self.metrics.log_dict(
+            self.exploration_metrics(steps) | {"replay_episodes": len(self.replay)},
+            key=LEARNER_RESULTS,
+            window=1,
+        )
+        if not cfg.learns or len(self.replay) < cfg.num_episodes_before_learning_starts:
+            return
+
+        for _ in range(cfg.updates_per_iteration):
+            batch = self.replay.sample(cfg.episodes_per_update)
+            train_batch = MultiAgentBatch(
+                {DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=int(batch["length"].sum())
+            )
+            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+                learner_results = self.learner_group.update(
+                    batch=train_batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: steps}
+                )
+            self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            self.env_runner_group.sync_weights(
+                from_worker_or_learner_group=self.learner_group, inference_only=True
+            )

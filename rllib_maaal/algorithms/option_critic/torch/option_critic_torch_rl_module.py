@@ -1,0 +1,213 @@
+"""The option-critic grouping method's networks as one RLlib ``TorchRLModule`` (Hu, 2025).
+
+An option ω is a pairing of all teams for a week (``partners[t]`` = the team t meets, t itself
+when it sits out). The centralised critic values options through a value per pair::
+
+    e_i      = relu(L1 x_i)                       every intern
+    z_t      = relu(L2 mean_{i ∈ t} e_i)          every team (Deep Sets)
+    q(i, j)  = L4 relu(L3 [(z_i + z_j) / 2, 1[i ≠ j]])   every pair; a self-pair reads z_i
+    Q(s, ω)  = Σ_{pairs {i, j} ∈ ω} q(i, j)
+
+so the greedy option argmax_ω Q(s, ω) is the maximum-weight pairing of the pair values
+(:func:`rllib_maaal.grouping.max_weight_pairing`). Deviation from the author's network: the
+competition flag 1[i ≠ j] enters L3, because the mean of two equal team embeddings equals a
+self-pair's, yet a week of competition and a week off are worth different amounts (and a pair
+covers two teams' rewards, a self-pair one).
+
+The intra-option policy, shared by every intern, reads only what the intern would see in a
+decentralised deployment: its own features, its teammates' and its opponent team's::
+
+    π(· | o_i, ω) = softmax(MLP[φ(x_i), mean_{j ∈ team, j ≠ i} φ(x_j), mean_{j ∈ opponent} φ(x_j)]
+                            / temperature)
+
+(zeros for an empty set: an intern alone in its team, a team that sits out). Everything is
+invariant to the order of interns within a team and to the labels of the teams, as long as the
+observation carries no team index (``drop_obs_features`` removes such columns).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from rllib_maaal.algorithms.maaal.schedules import piecewise_linear
+from rllib_maaal.grouping import max_weight_pairing
+from rllib_maaal.models import mlp
+
+Obs = dict[str, torch.Tensor]
+
+
+def team_membership(obs: Obs, n_teams: int) -> torch.Tensor:
+    """(..., N, T) 1 where intern i is present and belongs to team t."""
+    member = nn.functional.one_hot(obs["agent_unit"].long(), n_teams).float()
+    return member * obs["agent_mask"].unsqueeze(-1)
+
+
+def team_sums(values: torch.Tensor, member: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums of ``values`` (..., N, H) over each team (..., T, H), and member counts (..., T)."""
+    return torch.einsum("...nt,...nh->...th", member, values), member.sum(-2)
+
+
+def option_value(pair_q: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+    """Q(s, ω) (...,) = Σ over the pairs of ω of q, from pair values (..., T, T) and ω (..., T).
+
+    Each pair {i, j} is seen from both of its teams, so each side counts half of it.
+    """
+    per_team = torch.take_along_dim(pair_q, partners.long().unsqueeze(-1), dim=-1).squeeze(-1)
+    alone = partners == torch.arange(partners.shape[-1], device=partners.device)
+    return torch.where(alone, per_team, 0.5 * per_team).sum(-1)
+
+
+class PairCritic(nn.Module):
+    """Nested Deep Sets: interns → teams → pairs → q(pair) for every pair of teams."""
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.intern = nn.Linear(in_dim, hidden)  # L1
+        self.team = nn.Linear(hidden, hidden)  # L2
+        self.pair = nn.Linear(hidden + 1, hidden)  # L3 (+ the competition flag)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., N, D), ``member`` (..., N, T) → q (..., T, T), symmetric."""
+        z = torch.relu(self.team(_team_means(*team_sums(torch.relu(self.intern(x)), member))))
+        pair = 0.5 * (z.unsqueeze(-2) + z.unsqueeze(-3))  # (..., T, T, H)
+        n_teams = z.shape[-2]
+        competing = 1.0 - torch.eye(n_teams, device=z.device, dtype=z.dtype)
+        flag = competing.expand(*pair.shape[:-1]).unsqueeze(-1)
+        return self.out(torch.relu(self.pair(torch.cat([pair, flag], -1)))).squeeze(-1)
+
+
+class IntraOptionActor(nn.Module):
+    """Deep-Sets intra-option policy: own state, teammates' mean, opponent team's mean."""
+
+    def __init__(self, in_dim: int, hidden: int, n_actions: int) -> None:
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU())
+        self.head = mlp(3 * hidden, hidden, n_actions)
+
+    def forward(
+        self, x: torch.Tensor, member: torch.Tensor, unit: torch.Tensor, partners: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits (..., N, A) from ``x`` (..., N, D), ``member`` (..., N, T), each intern's team
+        ``unit`` (..., N) and the option in force ``partners`` (..., T)."""
+        own = self.embed(x) * member.sum(-1, keepdim=True)  # absent interns embed to zero
+        total, count = team_sums(own, member)
+        team_total = _rows(total, unit)
+        team_count = count.gather(-1, unit).unsqueeze(-1)
+        mates = (team_total - own) / (team_count - 1.0).clamp(min=1.0)
+        opponent = partners.gather(-1, unit)  # (..., N)
+        opponent_mean = _rows(_team_means(total, count), opponent)
+        opponent_mean = opponent_mean * (opponent != unit).unsqueeze(-1)
+        return self.head(torch.cat([own, mates, opponent_mean], -1))
+
+
+def _team_means(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Team means (..., T, H) from sums and member counts (zeros for an empty team)."""
+    return total / count.clamp(min=1.0).unsqueeze(-1)
+
+
+def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table`` (..., T, H), ``index`` (..., N) → (..., N, H)."""
+    return table.gather(-2, index.unsqueeze(-1).expand(*index.shape, table.shape[-1]))
+
+
+class OptionCriticTorchRLModule(TorchRLModule, TargetNetworkAPI):
+    """Pair critic (with a target copy) and intra-option actor.
+
+    ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.option_critic.
+    OptionCriticConfig`): ``hidden``, ``temperature``, ``allow_self_pairing``, ``epsilon_option``,
+    ``drop_obs_features``, ``greedy_messages``.
+    """
+
+    def setup(self) -> None:
+        space = self.observation_space
+        cfg = self.model_config
+        self.n_agents, obs_dim = space["obs"].shape
+        self.n_teams = space["allocation"].shape[0]
+        self.n_actions = space["action_mask"].shape[-1]
+        drop = set(cfg["drop_obs_features"])
+        if any(i >= obs_dim for i in drop):
+            raise ValueError(
+                f"drop_obs_features {sorted(drop)} must index the {obs_dim} observation "
+                f"features (0 to {obs_dim - 1})"
+            )
+        self.register_buffer(
+            "features", torch.tensor([i for i in range(obs_dim) if i not in drop]), persistent=False
+        )
+        hidden = cfg["hidden"]
+        self.critic = PairCritic(len(self.features), hidden)
+        self.actor = IntraOptionActor(len(self.features), hidden, self.n_actions)
+
+    # ---------------------------------------------------------------- networks
+    def _inputs(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        return obs["obs"].index_select(-1, self.features), team_membership(obs, self.n_teams)
+
+    def pair_values(self, obs: Obs, critic: nn.Module | None = None) -> torch.Tensor:
+        """q (..., T, T): the value of every pair of teams (diagonal: a team sitting out)."""
+        x, member = self._inputs(obs)
+        return (critic or self.critic)(x, member)
+
+    def action_logits(self, obs: Obs, partners: torch.Tensor) -> torch.Tensor:
+        """Tempered logits (..., N, A) of every intern's message under the option ``partners``."""
+        x, member = self._inputs(obs)
+        logits = self.actor(x, member, obs["agent_unit"].long(), partners.long())
+        return logits / self.model_config["temperature"]
+
+    def greedy_option(self, pair_q: torch.Tensor) -> torch.Tensor:
+        """argmax_ω Q(s, ω) (..., T): the maximum-weight pairing of the pair values."""
+        scores = pair_q.detach().double().cpu().numpy()
+        lead, n_teams = scores.shape[:-2], scores.shape[-1]
+        partners = max_weight_pairing(
+            scores.reshape(-1, n_teams, n_teams), self.model_config["allow_self_pairing"]
+        )
+        return torch.as_tensor(partners.reshape(*lead, n_teams), device=pair_q.device)
+
+    # ---------------------------------------------------------------- acting
+    def _act(self, batch: dict[str, Any], epsilon: float, sample_messages: bool) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        partners = obs["allocation"].long().clone()
+        decide = obs["decide"][..., 0] > 0
+        if decide.any():
+            chosen = self.greedy_option(self.pair_values({k: v[decide] for k, v in obs.items()}))
+            if epsilon > 0:  # ε-greedy over options: a random pairing for the whole cohort
+                noise = torch.rand(chosen.shape[0], self.n_teams, self.n_teams)
+                explore = (torch.rand(chosen.shape[0]) < epsilon).to(chosen.device)
+                chosen = torch.where(explore.unsqueeze(-1), self.greedy_option(noise), chosen)
+            partners[decide] = chosen
+        logits = self.action_logits(obs, partners)
+        if sample_messages:
+            messages = torch.distributions.Categorical(logits=logits).sample()
+        else:
+            messages = logits.argmax(-1)
+        return {Columns.ACTIONS: {"allocation": partners, "action": messages}}
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._act(batch, 0.0, not self.model_config["greedy_messages"])
+
+    def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs) -> dict[str, Any]:
+        return self._act(batch, piecewise_linear(self.model_config["epsilon_option"], t), True)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        # The learner calls the networks it needs directly (see OptionCriticTorchLearner).
+        return {}
+
+    # ------------------------------------------------------- target networks
+    def make_target_networks(self) -> None:
+        self._target_critic = make_target_network(self.critic)
+
+    def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.critic, self._target_critic)]
+
+    def forward_target(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Target pair values q⁻ (..., T, T) of ``batch[OBS]``."""
+        return {"pair_q": self.pair_values(batch[Columns.OBS], self._target_critic)}
+
+
+__all__ = ["OptionCriticTorchRLModule", "option_value"]
