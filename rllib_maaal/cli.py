@@ -123,7 +123,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address", help="join this Ray cluster, e.g. 127.0.0.1:6379 (default: start locally)"
     )
-    parser.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="tracebacks on errors; every Tune result"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,12 +165,12 @@ def train_command(args: argparse.Namespace) -> int:
     with _ray(args.address):
         failures = 0
         for exp, parts in prepared:
-            results = _tuner(exp, parts, args.resume).fit()
+            results = _tuner(exp, parts, args.resume, args.verbose).fit()
             failures += report(exp, results)
     return 1 if failures else 0
 
 
-def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool) -> Any:
+def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool, verbose: bool) -> Any:
     from ray import tune
 
     trainable = algorithm_class(exp.run)
@@ -185,7 +187,11 @@ def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool) -> Any:
             storage_path=exp.storage_path,
             stop=exp.stop,
             checkpoint_config=parts["checkpoint_config"],
-            progress_reporter=tune.CLIReporter(metric_columns=PROGRESS_COLUMNS),
+            # Tune's verbosity 1 prints the status table; 3 adds every result dict.
+            verbose=3 if verbose else 1,
+            progress_reporter=tune.CLIReporter(
+                metric_columns=PROGRESS_COLUMNS, max_report_frequency=10
+            ),
         ),
     )
 
@@ -248,7 +254,8 @@ def report(exp: Experiment, results: Any) -> int:
         value = metric(result.metrics, DEFAULT_METRIC)
         iteration = result.metrics.get("training_iteration")
         checkpoint = result.checkpoint.path if result.checkpoint else "no checkpoint"
-        print(f"  {trial}: iter {iteration}, {DEFAULT_METRIC} {value}, checkpoint {checkpoint}")
+        shown = "n/a" if value is None else f"{value:.4g}"
+        print(f"  {trial}: iter {iteration}, {DEFAULT_METRIC} {shown}, checkpoint {checkpoint}")
         if value is not None and value > best_value:
             best, best_value = result, value
     if best is not None:
