@@ -202,6 +202,7 @@ def test_parallel_api(football):
 
 
 @pytest.mark.football
+@pytest.mark.filterwarnings("ignore:Agent's m.* observation space value is")  # unbounded Box
 def test_aec_api(football):
     from pettingzoo.test import api_test
 
