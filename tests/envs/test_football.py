@@ -382,3 +382,14 @@ def test_a_goal_is_rewarded_once_not_once_per_player(football):
     env.close()
     assert infos["player_1"]["score"].tolist() == [1, 0]
     assert total == dict.fromkeys(env.possible_agents, 1.0)
+
+
+@pytest.mark.football
+def test_play_matches_counts_wins_and_goals(football):
+    config = {"scenario": "academy_3_vs_1_with_keeper"}
+    result = football.play_matches(football.fixed_bt_policy, n=2, workers=1, config=config)
+    assert result["goals"] == [[0, 0], [1, 0]]  # seeds 0 and 1 (see the single-goal test)
+    assert result["win_rate"] == 0.5 and result["draw_rate"] == 0.5 and result["loss_rate"] == 0
+    assert result["goals_for"] == 0.5 and result["goals_against"] == 0
+    with pytest.raises(ValueError, match="workers"):
+        football.play_matches(n=1, workers=0)
