@@ -85,9 +85,11 @@ from rllib_maaal.envs.football_zones import (
     BOX_Y,
     BUILTIN_AI,
     N_ACTIONS,
+    PARTS,
     PITCH_X,
     PITCH_Y,
     STATUS_DIM,
+    TREES,
     ZoneTree,
 )
 from rllib_maaal.envs.team import (
@@ -127,6 +129,8 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"scenario must be one of {scenarios}, got {config['scenario']!r}")
     for key, allowed in (
         ("rewards", REWARDS),
+        ("tree", TREES),
+        ("part", PARTS),
         ("render_mode", (None, "rgb_array")),
         ("vectorize", VECTORIZE),
     ):

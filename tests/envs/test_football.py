@@ -247,6 +247,10 @@ def test_bad_config_names_the_field(football):
         football.make_team_env({"rewards": "goals"})
     with pytest.raises(ValueError, match="allowed"):
         football.make_team_env({"scenaro": "11_vs_11_stochastic"})
+    with pytest.raises(ValueError, match="part must be one of"):
+        football.make_team_env({"part": "middle"})
+    with pytest.raises(ValueError, match="num_envs"):
+        football.make_team_env({"num_envs": 0})
 
 
 @pytest.mark.football
