@@ -32,7 +32,7 @@ def bare_env(scenario: str):
     """gfootball's own raw env on our keeper-on-AI scenario, v2 actions."""
     from gfootball.env import create_environment
 
-    level, layout = football._keeper_on_ai_scenario(scenario)
+    level, layout = football.keeper_on_ai_scenario(scenario)
     env = create_environment(
         env_name=level,
         representation="raw",

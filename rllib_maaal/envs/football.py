@@ -145,7 +145,7 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- scenario loading
 
 
-class _KeeperOnAI:
+class KeeperOnAI:
     """Scenario builder proxy: adds our goalkeeper as not controllable, records our players.
 
     With as many controllers as controllable players the engine binds controller i to the i-th
@@ -192,14 +192,19 @@ class _DryRunBuilder:
         return lambda *args, **kwargs: None
 
 
-def _keeper_on_ai_scenario(scenario: str) -> tuple[str, _KeeperOnAI]:
-    """Register ``gfootball.scenarios.maaal_<scenario>`` (our keeper on AI); dry-run it once."""
+def keeper_on_ai_scenario(scenario: str) -> tuple[str, KeeperOnAI]:
+    """Register ``gfootball.scenarios.maaal_<scenario>``, the scenario with our keeper on AI.
+
+    Returns its name (the engine's ``level``) and its layout, read by a dry run without the
+    engine: ``ours`` (team indices of our controllable players), ``n_players`` (per team) and
+    ``config().game_duration``.
+    """
     original = importlib.import_module(f"gfootball.scenarios.{scenario}")
     name = f"maaal_{scenario}"
     module = types.ModuleType(f"gfootball.scenarios.{name}")
-    module.build_scenario = lambda builder: original.build_scenario(_KeeperOnAI(builder))
+    module.build_scenario = lambda builder: original.build_scenario(KeeperOnAI(builder))
     sys.modules[module.__name__] = module
-    layout = _KeeperOnAI(_DryRunBuilder())
+    layout = KeeperOnAI(_DryRunBuilder())
     original.build_scenario(layout)
     return name, layout
 
@@ -219,7 +224,7 @@ class FootballMatch:
     """
 
     def __init__(self, scenario: str, rewards: str = "scoring", seed: int | None = None) -> None:
-        level, layout = _keeper_on_ai_scenario(scenario)
+        level, layout = keeper_on_ai_scenario(scenario)
         self.players = np.array(layout.ours)  #: team index of each agent's player
         self.n_agents = len(self.players)
         if self.n_agents == 0:
@@ -363,7 +368,9 @@ def _disc(radius: int) -> np.ndarray:
     return grid[(grid**2).sum(1) <= radius**2]
 
 
-def _stamp(canvas: np.ndarray, centres: np.ndarray, offsets: np.ndarray, colours: np.ndarray):
+def _stamp(
+    canvas: np.ndarray, centres: np.ndarray, offsets: np.ndarray, colours: np.ndarray
+) -> None:
     """Paint a shape at every centre (P, 2) with per-centre colours (P, 3), all at once."""
     pixels = (centres[:, None, :] + offsets[None]).reshape(-1, 2)
     pixels = np.clip(pixels, 0, np.array(canvas.shape[:2]) - 1)
