@@ -162,7 +162,10 @@ def train_command(args: argparse.Namespace) -> int:
 
     # Tune's table reporter, whose columns we choose (the default output picks its own).
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    with _ray(args.address):
+    with _ray(args.address) as started_locally:
+        if not args.resume:
+            for exp in experiments:
+                check_resources(exp, strict=started_locally)
         failures = 0
         for exp, parts in prepared:
             results = _tuner(exp, parts, args.resume, args.verbose).fit()
@@ -204,11 +207,12 @@ class _ray:
         self.address = address
         self.started = False
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> bool:
+        """Whether this started a local instance (which cannot grow, unlike a cluster)."""
         import ray
 
         if ray.is_initialized():
-            return
+            return False
         # Without an address, ray.init() would join whichever cluster `ray start` last left on
         # this machine; "local" starts our own, as documented. RAY_ADDRESS still wins.
         address = self.address or os.environ.get("RAY_ADDRESS") or "local"
@@ -220,12 +224,40 @@ class _ray:
                 "started with token authentication needs RAY_AUTH_MODE=token here too)"
             ) from err
         self.started = True
+        return address == "local"
 
     def __exit__(self, *exc: object) -> None:
         import ray
 
         if self.started:
             ray.shutdown()
+
+
+def check_resources(exp: Experiment, strict: bool) -> None:
+    """A trial that needs more CPUs/GPUs than Ray has would wait forever as PENDING: say so.
+
+    PPO, for one, asks for 1 + ``num_env_runners`` (default 2) CPUs. ``strict`` (a local
+    instance, which cannot grow) makes it an error; on a cluster, which may autoscale, a warning.
+    """
+    import ray
+
+    try:  # Search spaces in resource settings leave the request unknown until trials exist.
+        request = algorithm_class(exp.run).default_resource_request(exp.config)
+        needed = request.required_resources
+    except Exception:
+        return
+    available = ray.cluster_resources()
+    short = {k: v for k, v in needed.items() if v > available.get(k, 0.0)}
+    if not short:
+        return
+    message = (
+        f"experiment {exp.name!r}: a trial needs {short} but Ray has "
+        f"{ {k: available.get(k, 0.0) for k in short} }; lower num_env_runners / num_learners "
+        "(or their per-runner resources)"
+    )
+    if strict:
+        raise ExperimentError(message)
+    print(f"rllib: warning: {message}", file=sys.stderr)
 
 
 def metric(metrics: dict[str, Any], path: str) -> float | None:

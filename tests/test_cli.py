@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from rllib_maaal import cli
+from rllib_maaal.experiment import ExperimentError, build_experiments
 
 #: A PPO iteration of about a second on CartPole (one local env runner, 256 steps).
 TINY = {
@@ -258,3 +259,26 @@ def test_unknown_algorithm_lists_ours_and_rllibs(capsys):
     assert cli.main(["train", "--algo", "NOPE", "--env", "CartPole-v1"]) == 2
     known = capsys.readouterr().err.split("known: ")[1].strip().split(", ")
     assert {"MAAAL", "PPO", "DQN", "SAC", "APPO"} <= set(known)
+
+
+def test_inline_form_with_overrides(ray_session, tmp_path):
+    args = ["train", "--algo", "PPO", "--env", "CartPole-v1", "--storage-path", str(tmp_path)]
+    args += ["--stop", '{"training_iteration": 5}', "--config", json.dumps(TINY)]
+    args += ["--set", "stop.training_iteration=1", "config.lr=5e-4", "--name", "inline"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    (trial,) = [p for p in (tmp_path / "inline").iterdir() if p.is_dir()]
+    result = last_result(trial)
+    assert result["training_iteration"] == 1
+    assert result["config"]["lr"] == 5e-4
+
+
+def test_trials_larger_than_ray_are_refused_or_warned(ray_session, capsys):
+    # PPO's default of 2 remote env runners needs 3 CPUs; the test node has 2.
+    (exp,) = build_experiments({"big": ppo(1, num_env_runners=2)})
+    with pytest.raises(ExperimentError, match=r"'big': a trial needs \{'CPU': 3.0\}"):
+        cli.check_resources(exp, strict=True)
+    cli.check_resources(exp, strict=False)
+    assert capsys.readouterr().err.startswith("rllib: warning: experiment 'big'")
+    (small,) = build_experiments({"small": ppo(1)})
+    cli.check_resources(small, strict=True)
