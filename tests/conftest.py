@@ -67,9 +67,14 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ray_session(ray_address: str) -> Iterator[str]:
-    """This process connected to the shared head node (the CLI then reuses the connection)."""
+    """This process connected to Ray (the CLI then reuses the connection): to the shared head
+    node, or to the instance an earlier test module left initialised. Yields the head's address,
+    for commands run in subprocesses."""
     import ray
 
+    if ray.is_initialized():
+        yield ray_address
+        return
     ray.init(address=ray_address, log_to_driver=False)
     try:
         yield ray_address
