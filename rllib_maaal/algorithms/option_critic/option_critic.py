@@ -19,7 +19,8 @@ Example::
     config = (
         OptionCriticConfig()
         .environment("maaal/intern")
-        .training(drop_obs_features=[8, 9])  # the intern's team and opponent indices
+        # The intern's team and opponent indices; the message record (critic only).
+        .training(drop_obs_features=[8, 9], critic_drop_obs_features=[1, 11, 12, 13, 14])
     )
     algo = config.build_algo()
     print(algo.train()["env_runners"]["avg_reward_per_intern_day"])
@@ -54,7 +55,8 @@ class OptionCriticConfig(EpisodicConfig):
         super().__init__(algo_class=algo_class or OptionCritic)
         # The paper's discount and width (hidden = 64, in model_config).
         self.gamma = 0.9
-        self.lr = 1e-3
+        self.lr = 1e-3  # the critic's
+        self.actor_lr = 3e-4
         self.grad_clip = 10.0
         self.grad_clip_by = "norm"  # per tensor: the critic's large gradients leave the actor's
         # High level: ε-greedy over options (pairings), 1.0 → 0.1.
@@ -62,10 +64,11 @@ class OptionCriticConfig(EpisodicConfig):
         self.allow_self_pairing = True
         # Low level: softmax policy over messages.
         self.temperature = 1.0
-        self.entropy_coeff = 0.01
+        self.entropy_coeff = 0.05
         self.greedy_messages = False
         # Inputs and losses.
         self.drop_obs_features: list[int] = []
+        self.critic_drop_obs_features: list[int] = []
         self.reward_scale = 0.01
         self.td_loss = "mse"
         self.normalize_advantages = True
@@ -80,12 +83,14 @@ class OptionCriticConfig(EpisodicConfig):
     def training(
         self,
         *,
+        actor_lr: float | None = NotProvided,
         epsilon_option: Schedule | None = NotProvided,
         allow_self_pairing: bool | None = NotProvided,
         temperature: float | None = NotProvided,
         entropy_coeff: float | None = NotProvided,
         greedy_messages: bool | None = NotProvided,
         drop_obs_features: list[int] | None = NotProvided,
+        critic_drop_obs_features: list[int] | None = NotProvided,
         reward_scale: float | None = NotProvided,
         td_loss: str | None = NotProvided,
         normalize_advantages: bool | None = NotProvided,
@@ -95,6 +100,8 @@ class OptionCriticConfig(EpisodicConfig):
         RLlib's common ones, ``gamma``, ``lr``, ..., via ``**kwargs``).
 
         Args:
+            actor_lr: learning rate of the intra-option policy (``lr`` is the critic's): a
+                slower actor lets the critic settle before it steers the messages.
             epsilon_option: ε of the option choice over env steps: a number or
                 ``[[step, value], ...]`` (the paper: 1.0 → 0.1).
             allow_self_pairing: may a team sit a week out (paired with itself); must match the
@@ -106,6 +113,12 @@ class OptionCriticConfig(EpisodicConfig):
             drop_obs_features: columns of ``obs`` the networks ignore; drop the ones holding
                 unit labels (the intern task's ``team`` and ``opponent``, 8 and 9) to make the
                 method invariant to team relabelling.
+            critic_drop_obs_features: further columns only the critic ignores: those that record
+                the message just sent (the intern task's ``last_message`` and response record,
+                1 and 11 to 14). The actor's advantage r + γ Q(s', ω) − Q(s, ω) should depend on
+                the messages only through their effect on the interns; a critic that reads them
+                off s' adds a spurious, message-correlated term that drives the shared policy
+                toward one message for everyone.
             reward_scale: c, rewards are multiplied by c before learning (values of order 1
                 train faster; the intern task's rewards are of order −100 per day).
             td_loss: ``mse`` or ``huber`` (the critic's loss).
@@ -125,6 +138,7 @@ class OptionCriticConfig(EpisodicConfig):
                 "allow_self_pairing": self.allow_self_pairing,
                 "epsilon_option": self.epsilon_option,
                 "drop_obs_features": list(self.drop_obs_features),
+                "critic_drop_obs_features": list(self.critic_drop_obs_features),
                 "greedy_messages": self.greedy_messages,
             }
         )
@@ -156,7 +170,7 @@ class OptionCriticConfig(EpisodicConfig):
                 raise ValueError(
                     f"OptionCriticConfig.{name} must be True or False; got {getattr(self, name)!r}"
                 )
-        for name in ("temperature", "reward_scale"):
+        for name in ("temperature", "reward_scale", "actor_lr"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
                 raise ValueError(
@@ -167,14 +181,15 @@ class OptionCriticConfig(EpisodicConfig):
             raise ValueError(
                 f"OptionCriticConfig.entropy_coeff must be a non-negative number; got {beta!r}"
             )
-        columns = self.drop_obs_features
-        if not isinstance(columns, list | tuple) or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in columns
-        ):
-            raise ValueError(
-                "OptionCriticConfig.drop_obs_features must be a list of observation column "
-                f"indices (non-negative ints); got {columns!r}"
-            )
+        for name in ("drop_obs_features", "critic_drop_obs_features"):
+            columns = getattr(self, name)
+            if not isinstance(columns, list | tuple) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in columns
+            ):
+                raise ValueError(
+                    f"OptionCriticConfig.{name} must be a list of observation column indices "
+                    f"(non-negative ints); got {columns!r}"
+                )
 
 
 class OptionCritic(EpisodicAlgorithm):

@@ -43,6 +43,22 @@ Obs = dict[str, torch.Tensor]
 class OptionCriticTorchLearner(EpisodicTorchLearner):
     """Computes L_critic + L_actor; the target critic follows the online one."""
 
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        """One Adam for the critic (``lr``) and one for the actor (``actor_lr``)."""
+        module = self._module[module_id]
+        for name, net, lr in (
+            ("critic", module.critic, config.lr),
+            ("actor", module.actor, config.actor_lr),
+        ):
+            params = self.get_parameters(net)
+            self.register_optimizer(
+                module_id=module_id,
+                optimizer_name=name,
+                optimizer=torch.optim.Adam(params),
+                params=params,
+                lr_or_lr_schedule=lr,
+            )
+
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:

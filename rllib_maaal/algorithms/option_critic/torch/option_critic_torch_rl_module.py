@@ -22,7 +22,8 @@ decentralised deployment: its own features, its teammates' and its opponent team
 
 (zeros for an empty set: an intern alone in its team, a team that sits out). Everything is
 invariant to the order of interns within a team and to the labels of the teams, as long as the
-observation carries no team index (``drop_obs_features`` removes such columns).
+observation carries no team index (``drop_obs_features`` removes such columns from both
+networks; ``critic_drop_obs_features`` removes more from the critic's input only).
 """
 
 from __future__ import annotations
@@ -77,11 +78,15 @@ class PairCritic(nn.Module):
     def forward(self, x: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
         """``x`` (..., N, D), ``member`` (..., N, T) → q (..., T, T), symmetric."""
         z = torch.relu(self.team(_team_means(*team_sums(torch.relu(self.intern(x)), member))))
-        pair = 0.5 * (z.unsqueeze(-2) + z.unsqueeze(-3))  # (..., T, T, H)
+        # L3 is linear before its ReLU: L3[(z_i + z_j) / 2, f] = (u_i + u_j) / 2 + w f + b with
+        # u = W z, so it is applied once per team rather than once per pair (T times less work).
+        hidden = z.shape[-1]
+        u = z @ self.pair.weight[:, :hidden].T  # (..., T, H)
+        pre = 0.5 * (u.unsqueeze(-2) + u.unsqueeze(-3)) + self.pair.bias  # (..., T, T, H)
         n_teams = z.shape[-2]
         competing = 1.0 - torch.eye(n_teams, device=z.device, dtype=z.dtype)
-        flag = competing.expand(*pair.shape[:-1]).unsqueeze(-1)
-        return self.out(torch.relu(self.pair(torch.cat([pair, flag], -1)))).squeeze(-1)
+        pre = pre + competing.unsqueeze(-1) * self.pair.weight[:, hidden]
+        return self.out(torch.relu(pre)).squeeze(-1)
 
 
 class IntraOptionActor(nn.Module):
@@ -123,7 +128,7 @@ class OptionCriticTorchRLModule(TorchRLModule, TargetNetworkAPI):
 
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.option_critic.
     OptionCriticConfig`): ``hidden``, ``temperature``, ``allow_self_pairing``, ``epsilon_option``,
-    ``drop_obs_features``, ``greedy_messages``.
+    ``drop_obs_features``, ``critic_drop_obs_features``, ``greedy_messages``.
     """
 
     def setup(self) -> None:
@@ -132,31 +137,38 @@ class OptionCriticTorchRLModule(TorchRLModule, TargetNetworkAPI):
         self.n_agents, obs_dim = space["obs"].shape
         self.n_teams = space["allocation"].shape[0]
         self.n_actions = space["action_mask"].shape[-1]
-        drop = set(cfg["drop_obs_features"])
-        if any(i >= obs_dim for i in drop):
-            raise ValueError(
-                f"drop_obs_features {sorted(drop)} must index the {obs_dim} observation "
-                f"features (0 to {obs_dim - 1})"
-            )
-        self.register_buffer(
-            "features", torch.tensor([i for i in range(obs_dim) if i not in drop]), persistent=False
+        self._register_columns("actor_features", obs_dim, cfg["drop_obs_features"])
+        self._register_columns(
+            "critic_features",
+            obs_dim,
+            [*cfg["drop_obs_features"], *cfg["critic_drop_obs_features"]],
         )
         hidden = cfg["hidden"]
-        self.critic = PairCritic(len(self.features), hidden)
-        self.actor = IntraOptionActor(len(self.features), hidden, self.n_actions)
+        self.critic = PairCritic(len(self.critic_features), hidden)
+        self.actor = IntraOptionActor(len(self.actor_features), hidden, self.n_actions)
+
+    def _register_columns(self, name: str, obs_dim: int, drop: list[int]) -> None:
+        """The observation columns a network reads: all but ``drop``."""
+        if any(i >= obs_dim for i in drop):
+            raise ValueError(
+                f"drop_obs_features {sorted(set(drop))} must index the {obs_dim} observation "
+                f"features (0 to {obs_dim - 1})"
+            )
+        keep = [i for i in range(obs_dim) if i not in set(drop)]
+        self.register_buffer(name, torch.tensor(keep), persistent=False)
 
     # ---------------------------------------------------------------- networks
-    def _inputs(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
-        return obs["obs"].index_select(-1, self.features), team_membership(obs, self.n_teams)
+    def _inputs(self, obs: Obs, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return obs["obs"].index_select(-1, columns), team_membership(obs, self.n_teams)
 
     def pair_values(self, obs: Obs, critic: nn.Module | None = None) -> torch.Tensor:
         """q (..., T, T): the value of every pair of teams (diagonal: a team sitting out)."""
-        x, member = self._inputs(obs)
+        x, member = self._inputs(obs, self.critic_features)
         return (critic or self.critic)(x, member)
 
     def action_logits(self, obs: Obs, partners: torch.Tensor) -> torch.Tensor:
         """Tempered logits (..., N, A) of every intern's message under the option ``partners``."""
-        x, member = self._inputs(obs)
+        x, member = self._inputs(obs, self.actor_features)
         logits = self.actor(x, member, obs["agent_unit"].long(), partners.long())
         return logits / self.model_config["temperature"]
 
