@@ -12,6 +12,7 @@ import argparse
 import math
 import numbers
 import os
+import socket
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -211,11 +212,12 @@ class _ray:
         """Whether this started a local instance (which cannot grow, unlike a cluster)."""
         import ray
 
-        if ray.is_initialized():
-            return False
         # Without an address, ray.init() would join whichever cluster `ray start` last left on
         # this machine; "local" starts our own, as documented. RAY_ADDRESS still wins.
         address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+        _check_reachable(address)
+        if ray.is_initialized():
+            return False
         try:
             ray.init(address=address)
         except ConnectionError as err:
@@ -231,6 +233,17 @@ class _ray:
 
         if self.started:
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``host:port`` nobody listens on: ray.init() would retry for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "local", "auto", ray:// client addresses: Ray resolves these itself.
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise ExperimentError(f"cannot reach a Ray cluster at {address}: {err}") from err
 
 
 def check_resources(exp: Experiment, strict: bool) -> None:

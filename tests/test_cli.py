@@ -238,6 +238,11 @@ BAD_YAML = "bad:\n  run: PPO\n  env: CartPole-v1\n  config: {lr: 0.1\n"
             "--resume: no experiment to resume in ",
         ),  # fmt: skip
         (["evaluate", "{tmp}/nowhere"], {}, "checkpoint not found: "),
+        (
+            ["train", "--algo", "PPO", "--env", "CartPole-v1", "--address", "127.0.0.1:1"],
+            {},
+            "cannot reach a Ray cluster at 127.0.0.1:1: ",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(argv, files, message, tmp_path, capsys):
