@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import numbers
 import os
 import socket
 import sys
@@ -45,15 +44,10 @@ EpisodeMetricFn = Callable[[Any], dict[str, float]]
 
 
 def final_info_metrics(episode: Any) -> dict[str, float]:
-    """Numeric scalars in the episode's last ``infos`` (our envs put success etc. there)."""
-    import numpy as np
+    """The task metrics of the episode's last ``infos`` (``success``, ...), as in training."""
+    from rllib_maaal.callbacks import task_metrics
 
-    infos = episode.get_infos(-1) or {}
-    return {
-        key: float(value)
-        for key, value in infos.items()
-        if isinstance(value, numbers.Real | np.bool_)  # bools count: success rates
-    }
+    return task_metrics(episode.get_infos(-1) or {})
 
 
 #: Hooks ``rllib evaluate`` calls on every episode; tasks add theirs with
