@@ -29,27 +29,16 @@ from typing import Any
 
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.torch.torch_learner import TorchLearner
-from ray.rllib.core.learner.utils import update_target_network
-from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation
+from rllib_maaal.algorithms.maaal.torch.episodic_torch_learner import EpisodicTorchLearner
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import LEARNED_ALLOCATION
 
 Obs = dict[str, torch.Tensor]
 
 
-class MAAALTorchLearner(TorchLearner):
-    """Computes L1 + L2 and keeps the target networks in step."""
-
-    def build(self) -> None:
-        super().build()
-        self.module.foreach_module(
-            lambda mid, mod: (
-                mod.make_target_networks() if isinstance(mod, TargetNetworkAPI) else None
-            )
-        )
-        self._updates_since_target_sync = 0
+class MAAALTorchLearner(EpisodicTorchLearner):
+    """Computes L1 + L2; the target networks follow (see EpisodicTorchLearner)."""
 
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -75,17 +64,6 @@ class MAAALTorchLearner(TorchLearner):
             stats.update(l2_loss=l2, action_td_error=td2, q_tot_mean=q_tot)
         self.metrics.log_dict({k: v.detach() for k, v in stats.items()}, key=module_id, window=1)
         return loss
-
-    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
-        super().after_gradient_based_update(timesteps=timesteps)
-        self._updates_since_target_sync += 1
-        hard = self.config.tau >= 1.0
-        if hard and self._updates_since_target_sync < self.config.target_network_update_freq:
-            return
-        self._updates_since_target_sync = 0
-        for module in self.module._rl_modules.values():
-            for main_net, target_net in module.unwrapped().get_target_network_pairs():
-                update_target_network(main_net=main_net, target_net=target_net, tau=self.config.tau)
 
 
 # ---------------------------------------------------------------------------- L1
