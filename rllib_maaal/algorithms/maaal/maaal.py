@@ -36,8 +36,8 @@ import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_maaal.algorithms.maaal.episodic import EpisodicAlgorithm, EpisodicConfig
-from rllib_maaal.algorithms.maaal.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
+from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "allocation": ("learned", "rule", "random", "static", "none"),

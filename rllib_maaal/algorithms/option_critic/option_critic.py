@@ -10,7 +10,7 @@ A two-level policy for a team view whose allocation is a *pairing* of units (int
   that sees its own state, its teammates' and its opponent team's (decentralised execution).
 
 Training (:mod:`~rllib_maaal.algorithms.option_critic.torch.option_critic_torch_learner`) replays
-whole episodes like MAAAL (:class:`~rllib_maaal.algorithms.maaal.episodic.EpisodicAlgorithm`).
+whole episodes like MAAAL (:class:`~rllib_maaal.algorithms.episodic.episodic.EpisodicAlgorithm`).
 
 Example::
 
@@ -34,9 +34,9 @@ import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_maaal.algorithms.maaal.episode_replay import Episode
-from rllib_maaal.algorithms.maaal.episodic import EpisodicAlgorithm, EpisodicConfig
-from rllib_maaal.algorithms.maaal.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.algorithms.episodic.episode_replay import Episode
+from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
+from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
 
 TD_LOSSES = ("mse", "huber")
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64}

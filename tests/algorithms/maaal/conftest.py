@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from toy_task import ToyCore  # noqa: E402
 
+from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay  # noqa: E402
 from rllib_maaal.algorithms.maaal import MAAALConfig  # noqa: E402
-from rllib_maaal.algorithms.maaal.episode_replay import EpisodeReplay  # noqa: E402
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (  # noqa: E402
     MAAALTorchRLModule,
 )

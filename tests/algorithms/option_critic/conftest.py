@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rllib_maaal.algorithms.maaal.episode_replay import EpisodeReplay
+from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
 from rllib_maaal.algorithms.option_critic import OptionCriticConfig
 from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import (
     OptionCriticTorchRLModule,

@@ -1,6 +1,6 @@
 """MAAAL's losses, L = L1 + L2 (Li et al., 2023, eqs. 2 and 3), on padded episode batches.
 
-Batch (from :class:`~rllib_maaal.algorithms.maaal.episode_replay.EpisodeReplay`): ``obs`` is a dict
+Batch (from :class:`~rllib_maaal.algorithms.episodic.EpisodeReplay`): ``obs`` is a dict
 of (B, T + 1, ...) team observations, ``allocation`` (B, T, U), ``action`` (B, T, N), ``reward``
 (B, T), ``length`` (B,) and ``terminated`` (B,).
 
@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from ray.rllib.core.columns import Columns
 
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import EpisodicTorchLearner
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation
-from rllib_maaal.algorithms.maaal.torch.episodic_torch_learner import EpisodicTorchLearner
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import LEARNED_ALLOCATION
 
 Obs = dict[str, torch.Tensor]

@@ -32,8 +32,8 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
+from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
-from rllib_maaal.algorithms.maaal.schedules import piecewise_linear
 from rllib_maaal.models import AgentEncoder, TypedMLP, make_mixer, mlp
 
 NEG_INF = float("-inf")

@@ -1,6 +1,6 @@
 """The option-critic grouping losses (Hu, 2025) on padded episode batches.
 
-Batch (from :class:`~rllib_maaal.algorithms.maaal.episode_replay.EpisodeReplay`): ``obs`` is a dict
+Batch (from :class:`~rllib_maaal.algorithms.episodic.EpisodeReplay`): ``obs`` is a dict
 of (B, T + 1, ...) team observations, ``allocation`` (B, T, U) the option ω_t in force at every
 step (the pairing; a new one is taken when ``decide`` is 1), ``action`` (B, T, N) the messages,
 ``reward`` (B, T), ``length`` (B,) and ``terminated`` (B,).
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from ray.rllib.core.columns import Columns
 
-from rllib_maaal.algorithms.maaal.torch.episodic_torch_learner import EpisodicTorchLearner
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import EpisodicTorchLearner
 from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import option_value
 
 Obs = dict[str, torch.Tensor]

@@ -37,7 +37,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_maaal.algorithms.maaal.schedules import piecewise_linear
+from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
 from rllib_maaal.grouping import max_weight_pairing
 from rllib_maaal.models import mlp
 

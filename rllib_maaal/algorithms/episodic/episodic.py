@@ -6,11 +6,11 @@ team envs through the vector entry point. This module holds that plumbing once:
 
 * :class:`EpisodicConfig`: the replay, update and target-network knobs, validated;
 * :class:`EpisodicAlgorithm`: ``training_step`` = sample on the EnvRunners → add the episode
-  chunks to the :class:`~rllib_maaal.algorithms.maaal.episode_replay.EpisodeReplay` → a few
+  chunks to the :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeReplay` → a few
   learner updates on padded episode batches → sync the weights back;
-* :class:`~rllib_maaal.algorithms.maaal.torch.episodic_torch_learner.EpisodicTorchLearner`: builds
-  the module's target networks and updates them (hard copy every ``target_network_update_freq``
-  updates, or Polyak averaging with ``tau`` < 1).
+* :class:`~rllib_maaal.algorithms.episodic.torch.episodic_torch_learner.EpisodicTorchLearner`:
+  builds the module's target networks and updates them (hard copy every
+  ``target_network_update_freq`` updates, or Polyak averaging with ``tau`` < 1).
 
 A subclass adds its own knobs, exploration metrics (:meth:`EpisodicAlgorithm.exploration_metrics`)
 and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
@@ -36,7 +36,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from rllib_maaal.algorithms.maaal.episode_replay import Episode, EpisodeReplay
+from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
 from rllib_maaal.callbacks import TaskMetricsCallback
 
 _POSITIVE_INTS = (
