@@ -20,9 +20,17 @@ def algorithm_class(name: str) -> type:
 
 
 def register() -> None:
-    """Register our environments and algorithms with Tune (idempotent)."""
+    """Register our environments and algorithms with Tune (idempotent).
+
+    Tune's registry hands registrations to the first Ray instance a process starts and then
+    forgets them, so a later ``ray.shutdown(); ray.init()`` would lose our names; registering
+    again after every ``ray.init`` (Tune's own hook mechanism) keeps them.
+    """
+    from ray._private import worker
     from ray.tune.registry import register_trainable
 
+    if register not in worker._post_init_hooks:
+        worker._post_init_hooks.append(register)
     register_envs()
     for name in ALGORITHMS:
         register_trainable(name, algorithm_class(name))
