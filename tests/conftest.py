@@ -65,7 +65,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_session(ray_address: str) -> Iterator[str]:
     """This process connected to Ray (the CLI then reuses the connection): to the shared head
     node, or to the instance an earlier test module left initialised. Yields the head's address,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import ray
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
@@ -13,11 +12,10 @@ from rllib_maaal.algorithms.maaal import MAAAL, MAAALConfig
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+def ray_local(ray_session):
+    # One Ray connection for the whole test session (conftest.ray_session): starting and
+    # stopping instances inside one process leaves Tune unable to start later trials.
     register_env("maaal-toy", make_toy_env)
-    yield
-    ray.shutdown()
 
 
 def toy_config(**training) -> MAAALConfig:

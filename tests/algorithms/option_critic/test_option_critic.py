@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import ray
 import torch
 from conftest import LABELS
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -22,11 +21,9 @@ TINY = {"n_teams": 4, "team_size": 2, "n_weeks": 4}
 
 
 @pytest.fixture(scope="module")
-def ray_local():
+def ray_local(ray_session):
+    # The session's one Ray connection (conftest.ray_session), see tests/algorithms/maaal.
     torch.set_num_threads(1)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
-    yield
-    ray.shutdown()
 
 
 def intern_config(env_config: dict, **training) -> OptionCriticConfig:
