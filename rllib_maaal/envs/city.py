@@ -33,6 +33,9 @@ from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf, replicate
 from rllib_maaal.envs import rendering
 from rllib_maaal.envs.team import (
     check_actions,
+    check_allocation_interval,
+    check_choice,
+    check_env_config_keys,
     team_action_space,
     team_env,
     team_observation_space,
@@ -202,13 +205,6 @@ ENV_CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _choice(field: str, value: Any, allowed) -> Any:
-    """``value`` if it is one of ``allowed``, else a ValueError naming the field and the choices."""
-    if value not in allowed:
-        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
 def city_tree(n_buildings: int) -> py_trees.behaviour.Behaviour:
     """The city's behaviour tree: per building, in parallel, [on fire → firefight] else
     [needs repair → repair] (seed paper, Fig. 3). Conditions are fed as (B, n_buildings) arrays."""
@@ -257,17 +253,12 @@ class CityCore:
         allocation_interval: int = 5,
         seed: int | None = None,
     ) -> None:
-        self.scenario = SCENARIOS[_choice("scenario", scenario, SCENARIOS)]
-        self.teams = _choice("teams", teams, TEAMS)
-        self.obs_layout = _choice("obs_layout", obs_layout, OBS_LAYOUTS)
-        if not isinstance(allocation_interval, int | np.integer) or allocation_interval < 0:
-            raise ValueError(
-                f"allocation_interval must be an int >= 0 (0: allocate once at reset), got "
-                f"{allocation_interval!r}"
-            )
+        self.scenario = SCENARIOS[check_choice("scenario", scenario, SCENARIOS)]
+        self.teams = check_choice("teams", teams, TEAMS)
+        self.obs_layout = check_choice("obs_layout", obs_layout, OBS_LAYOUTS)
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        self.allocation_interval = int(allocation_interval)
+        self.allocation_interval = check_allocation_interval(allocation_interval)
         self.num_envs = B = int(num_envs)
         self.n_agents = N = self.scenario.max_agents
         self.n_buildings = K = self.scenario.max_buildings
@@ -790,15 +781,10 @@ class CityCore:
 
 # --- Team view for RLlib -----------------------------------------------------------------------
 def _core_from_config(config: dict[str, Any], num_envs: int) -> CityCore:
-    unknown = set(config) - set(ENV_CONFIG_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"unknown city env_config keys {sorted(unknown)}; "
-            f"allowed: {sorted(ENV_CONFIG_DEFAULTS)}"
-        )
+    check_env_config_keys("city", config, ENV_CONFIG_DEFAULTS)
     cfg = {**ENV_CONFIG_DEFAULTS, **config}
     render_mode = cfg["render_mode"]
-    _choice("render_mode", render_mode, (None, *CityParallelEnv.metadata["render_modes"]))
+    check_choice("render_mode", render_mode, (None, *CityParallelEnv.metadata["render_modes"]))
     return CityCore(
         num_envs=num_envs,
         scenario=cfg["scenario"],
@@ -848,10 +834,10 @@ class CityParallelEnv(ParallelEnv):
         invalid_action: str = "stay",
     ) -> None:
         self.core = CityCore(1, scenario=scenario, teams=teams)
-        self.render_mode = _choice(
+        self.render_mode = check_choice(
             "render_mode", render_mode, (None, *self.metadata["render_modes"])
         )
-        self.invalid_action = _choice("invalid_action", invalid_action, ("stay", "raise"))
+        self.invalid_action = check_choice("invalid_action", invalid_action, ("stay", "raise"))
         self.possible_agents = list(self.core.agent_names)
         self.agents: list[str] = []
         dim = N_FEATURES * (1 + self.core.n_entities)

@@ -40,7 +40,7 @@ key                      default                    meaning
 ``rewards``              ``scoring``                or ``scoring,checkpoints`` (engine shaping)
 ``tree``                 ``10_subtasks``            or ``6_subtasks``
 ``part``                 ``full``                   ``back`` / ``front`` fix the active part
-``allocation_interval``  ``10``                     steps between allocation decisions
+``allocation_interval``  ``10``                     steps between allocation decisions (0: once)
 ``render_mode``          ``None``                   ``rgb_array``: :class:`PitchRenderer` frames
 ``num_envs``             (absent)                   team view: a vector env of that many matches
 ``vectorize``            ``sync``                   or ``async`` (one process per match)
@@ -95,6 +95,9 @@ from rllib_maaal.envs.football_zones import (
 from rllib_maaal.envs.team import (
     SingleTeamEnv,
     check_actions,
+    check_allocation_interval,
+    check_choice,
+    check_env_config_keys,
     team_action_space,
     team_observation_space,
 )
@@ -120,13 +123,9 @@ CONFIG_KEYS = (*DEFAULTS, "num_envs")
 
 def _validated(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with defaults filled in; a ValueError names any bad key or value."""
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise ValueError(f"unknown football env_config keys {unknown}; allowed: {CONFIG_KEYS}")
+    check_env_config_keys("football", config, CONFIG_KEYS)
     config = {**DEFAULTS, **config}
-    scenarios = sorted(gf_scenario_builder.all_scenarios())
-    if config["scenario"] not in scenarios:
-        raise ValueError(f"scenario must be one of {scenarios}, got {config['scenario']!r}")
+    check_choice("scenario", config["scenario"], sorted(gf_scenario_builder.all_scenarios()))
     for key, allowed in (
         ("rewards", REWARDS),
         ("tree", TREES),
@@ -134,11 +133,8 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
         ("render_mode", (None, "rgb_array")),
         ("vectorize", VECTORIZE),
     ):
-        if config[key] not in allowed:
-            raise ValueError(f"{key} must be one of {allowed}, got {config[key]!r}")
-    interval = config["allocation_interval"]
-    if not isinstance(interval, int | np.integer) or interval < 1:
-        raise ValueError(f"allocation_interval must be an integer >= 1, got {interval!r}")
+        check_choice(key, config[key], allowed)
+    check_allocation_interval(config["allocation_interval"])
     return config
 
 
@@ -547,7 +543,7 @@ class FootballTeamCore:
 
     Implements :class:`rllib_maaal.envs.team.BatchedCore`; keeps the allocation in force and
     decides when a new one is due: every ``allocation_interval`` steps, and whenever the set of
-    active subtasks changes.
+    active subtasks changes (``allocation_interval=0``: only at kick-off, for static allocation).
     """
 
     num_envs = 1
@@ -604,7 +600,9 @@ class FootballTeamCore:
         before = self.active
         self._tick()
         self._since_decision += 1
-        self.decide = self._since_decision >= self.interval or bool((self.active != before).any())
+        self.decide = bool(self.interval) and (
+            self._since_decision >= self.interval or bool((self.active != before).any())
+        )
         return np.array([reward]), np.array([done]), np.zeros(1, bool), self._infos(reward)
 
     def _adopt(self, allocation: np.ndarray) -> None:

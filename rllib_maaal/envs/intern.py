@@ -107,6 +107,7 @@ from pettingzoo.utils import parallel_to_aec, wrappers
 
 from rllib_maaal.envs.team import (
     check_actions,
+    check_env_config_keys,
     team_action_space,
     team_env,
     team_observation_space,
@@ -220,10 +221,7 @@ class InternConfig:
     def from_dict(cls, config: dict[str, Any], extra: tuple[str, ...] = ()) -> InternConfig:
         """Build from an env_config, refusing unknown keys (``extra`` keys are skipped)."""
         fields = [f.name for f in dataclasses.fields(cls)]
-        allowed = sorted([*fields, *extra])
-        unknown = sorted(set(config) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown intern env_config key(s) {unknown}; allowed: {allowed}")
+        check_env_config_keys("intern", config, [*fields, *extra])
         return cls(**{k: v for k, v in config.items() if k in fields})
 
 

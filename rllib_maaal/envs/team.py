@@ -119,6 +119,31 @@ def team_action_space(
     )
 
 
+def check_env_config_keys(task: str, config: dict[str, Any], allowed: Any) -> None:
+    """Raise a ``ValueError`` listing the allowed keys if ``config`` has keys ``task`` lacks."""
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown {task} env_config keys {unknown}; allowed: {sorted(allowed, key=str)}"
+        )
+
+
+def check_choice(field: str, value: Any, allowed: Any) -> Any:
+    """``value`` if it is one of ``allowed``, else a ``ValueError`` naming the field and choices."""
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def check_allocation_interval(value: Any) -> int:
+    """A valid ``allocation_interval`` (0: allocate once at reset) as an int."""
+    if not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(
+            f"allocation_interval must be an int >= 0 (0: allocate once at reset), got {value!r}"
+        )
+    return int(value)
+
+
 def check_actions(
     actions: np.ndarray, action_mask: np.ndarray, agent_mask: np.ndarray, agent_names: list[str]
 ) -> None:

@@ -283,6 +283,8 @@ def test_bad_env_config():
         make_team_env({"teams": "mixed"})
     with pytest.raises(ValueError, match="allocation_interval must be an int >= 0"):
         make_team_env({"allocation_interval": -1})
+    with pytest.raises(ValueError, match="allocation_interval must be an int >= 0"):
+        make_team_env({"allocation_interval": 2.5})
     with pytest.raises(ValueError, match="render_mode must be one of \\[None, 'human'"):
         make_team_env({"render_mode": "video"})
     with pytest.raises(ValueError, match="obs_layout"):

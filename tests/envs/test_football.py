@@ -397,3 +397,15 @@ def test_play_matches_counts_wins_and_goals(football):
     assert result["goals_for"] == 0.5 and result["goals_against"] == 0
     with pytest.raises(ValueError, match="workers"):
         football.play_matches(n=1, workers=0)
+
+
+@pytest.mark.football
+def test_static_allocation_decides_only_at_kick_off(football):
+    team_env = football.make_team_env({"allocation_interval": 0, "seed": 0})
+    obs, _ = team_env.reset(seed=0)
+    assert obs["decide"][0] == 1
+    decides = []
+    for _ in range(60):  # the ball leaves the centre: the active zones change meanwhile
+        obs, *_ = team_env.step(football.fixed_bt_policy(obs))
+        decides.append(int(obs["decide"][0]))
+    assert not any(decides)
