@@ -70,6 +70,9 @@ class EpisodicConfig(AlgorithmConfig):
         self.gym_env_vectorize_mode = "vector_entry_point"
         self.rollout_fragment_length = 50
         self.batch_mode = "truncate_episodes"
+        # Team actions are discrete: RLlib's unsquash/clip pass would only deep-copy them.
+        self.normalize_actions = False
+        self.clip_actions = False
         self.callbacks_class = TaskMetricsCallback
 
     def training(

@@ -28,11 +28,10 @@ from typing import Any
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
-from ray.rllib.core.rl_module.apis import TargetNetworkAPI
-from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import EpisodicTorchRLModule
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
 from rllib_maaal.models import AgentEncoder, TypedMLP, make_mixer, mlp
 
@@ -41,7 +40,7 @@ NEG_INF = float("-inf")
 LEARNED_ALLOCATION = ("learned", "static")
 
 
-class MAAALTorchRLModule(TorchRLModule, TargetNetworkAPI):
+class MAAALTorchRLModule(EpisodicTorchRLModule):
     """Agent network, allocation module, subtask networks and mixer.
 
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.maaal.MAAALConfig`):

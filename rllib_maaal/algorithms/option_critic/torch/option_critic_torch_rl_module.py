@@ -33,11 +33,10 @@ from typing import Any
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
-from ray.rllib.core.rl_module.apis import TargetNetworkAPI
-from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import EpisodicTorchRLModule
 from rllib_maaal.grouping import max_weight_pairing
 from rllib_maaal.models import mlp
 
@@ -123,7 +122,7 @@ def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.gather(-2, index.unsqueeze(-1).expand(*index.shape, table.shape[-1]))
 
 
-class OptionCriticTorchRLModule(TorchRLModule, TargetNetworkAPI):
+class OptionCriticTorchRLModule(EpisodicTorchRLModule):
     """Pair critic (with a target copy) and intra-option actor.
 
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.option_critic.
