@@ -1,4 +1,4 @@
-"""The ``rllib`` command: train (YAML experiment files or inline) and evaluate checkpoints.
+"""The ``rllib`` command: train (YAML experiment files or inline), evaluate, plot curves.
 
 ``rllib train`` runs each experiment through Ray Tune's ``Tuner`` so search spaces, search
 algorithms, schedulers, checkpointing and ``--resume`` behave as in any Tune script; ``rllib
@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rllib_maaal import curves
+from rllib_maaal.curves import DEFAULT_METRICS, DEFAULT_X
 from rllib_maaal.experiment import (
     DEFAULT_METRIC,
     Experiment,
@@ -25,6 +27,7 @@ from rllib_maaal.experiment import (
     algorithm_class,
     apply_overrides,
     build_experiments,
+    did_you_mean,
     inline_spec,
     load_file,
     tuner_parts,
@@ -83,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--config", help="RLlib config dict as JSON, e.g. '{\"lr\": 0.001}'")
     train.add_argument("--name", help="experiment name for the inline form (default ALGO_ENV)")
+    train.add_argument(
+        "--experiment",
+        "-e",
+        action="append",
+        metavar="NAME",
+        help="run only this experiment of --file (repeatable; default: all, in file order)",
+    )
     train.add_argument("--storage-path", help="results directory (default ~/ray_results)")
     train.add_argument("--num-samples", type=int, help="trials per search-space point")
     train.add_argument(
@@ -111,6 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     _add_common(evaluate)
     evaluate.set_defaults(func=evaluate_command)
+
+    plot = commands.add_parser(
+        "plot",
+        help="plot learning curves of finished or running experiments",
+        description="Plot metrics of every trial found under RESULTS (Tune experiment or trial "
+        "directories) against env steps, and print each trial's last and best value.",
+    )
+    plot.add_argument("results", nargs="+", help="experiment or trial directories")
+    plot.add_argument(
+        "--metric",
+        "-m",
+        action="append",
+        help="a result metric (nested keys joined by /), one panel each (default: "
+        f"{', '.join(DEFAULT_METRICS)})",
+    )
+    plot.add_argument("--x", default=DEFAULT_X, help=f"the x axis metric (default {DEFAULT_X})")
+    plot.add_argument("--out", "-o", default="curves.png", help="image file (default curves.png)")
+    plot.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    plot.set_defaults(func=plot_command)
     return parser
 
 
@@ -145,6 +174,16 @@ def train_command(args: argparse.Namespace) -> int:
         specs = load_file(args.file)
     else:
         specs = inline_spec(args.algo, args.env, args.stop, args.config, args.name)
+    if args.experiment:
+        if not args.file:
+            raise ExperimentError("--experiment selects experiments of --file; give --file")
+        unknown = [name for name in args.experiment if name not in specs]
+        if unknown:
+            raise ExperimentError(
+                f"--experiment {unknown[0]!r}{did_you_mean(unknown[0], specs)}: {args.file} has "
+                f"{', '.join(specs)}"
+            )
+        specs = {name: specs[name] for name in specs if name in args.experiment}
     apply_overrides(specs, [*args.set, *args.overrides])
     experiments = build_experiments(specs, args.storage_path, args.num_samples)
     prepared = [(exp, tuner_parts(exp)) for exp in experiments]
@@ -302,6 +341,15 @@ def report(exp: Experiment, results: Any) -> int:
         if best.checkpoint:
             print(f"best checkpoint: {best.checkpoint.path}")
     return failures
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    """``rllib plot``: learning curves of Tune trials to an image, last/best values printed."""
+    metrics = args.metric or list(DEFAULT_METRICS)
+    found = curves.load_curves(curves.trial_dirs(args.results), metrics, args.x)
+    print("\n".join(curves.summary(found, metrics)))
+    print(f"curves: {curves.plot(found, metrics, Path(args.out), args.x)}")
+    return 0
 
 
 def evaluate_command(args: argparse.Namespace) -> int:

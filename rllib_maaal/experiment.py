@@ -187,7 +187,7 @@ def apply_overrides(specs: dict[str, dict[str, Any]], overrides: Iterable[str]) 
         if keys[0] not in EXPERIMENT_KEYS:
             raise ExperimentError(
                 f"override {item!r}: unknown experiment key {keys[0]!r}"
-                f"{_suggest(keys[0], EXPERIMENT_KEYS)}; allowed: {', '.join(EXPERIMENT_KEYS)}"
+                f"{did_you_mean(keys[0], EXPERIMENT_KEYS)}; allowed: {', '.join(EXPERIMENT_KEYS)}"
             )
         value = parse_yaml(text, f"override {item!r}")
         for spec in specs.values():
@@ -215,7 +215,7 @@ def _build(
     for key in spec:
         if key not in EXPERIMENT_KEYS:
             raise ExperimentError(
-                f"{where}: unknown key {key!r}{_suggest(key, EXPERIMENT_KEYS)}; "
+                f"{where}: unknown key {key!r}{did_you_mean(key, EXPERIMENT_KEYS)}; "
                 f"allowed: {', '.join(EXPERIMENT_KEYS)}"
             )
     if "run" not in spec:
@@ -233,8 +233,8 @@ def _build(
     for key in checkpoint:
         if key not in CHECKPOINT_KEYS:
             raise ExperimentError(
-                f"{where}: unknown checkpoint_config key {key!r}{_suggest(key, CHECKPOINT_KEYS)}; "
-                f"allowed: {', '.join(CHECKPOINT_KEYS)}"
+                f"{where}: unknown checkpoint_config key {key!r}"
+                f"{did_you_mean(key, CHECKPOINT_KEYS)}; allowed: {', '.join(CHECKPOINT_KEYS)}"
             )
     samples = num_samples if num_samples is not None else spec.get("num_samples", 1)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
@@ -273,7 +273,7 @@ def _typed_section(spec: dict[str, Any], key: str, where: str) -> dict[str, Any]
     return dict(section)
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -311,7 +311,7 @@ def algorithm_class(name: str) -> type:
         return _global_registry.get(TRAINABLE_CLASS, name)
     known = known_algorithms()
     raise ExperimentError(
-        f"unknown algorithm {name!r}{_suggest(name, known)}; known: {', '.join(known)}"
+        f"unknown algorithm {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
     )
 
 
@@ -334,7 +334,8 @@ def validate_env(env: Any) -> None:
     if sep and importlib.util.find_spec(module) is not None:
         return
     raise ExperimentError(
-        f"unknown environment {env!r}{_suggest(env, [*TASKS, *gymnasium.envs.registry])}; ours: "
+        f"unknown environment {env!r}{did_you_mean(env, [*TASKS, *gymnasium.envs.registry])}; "
+        "ours: "
         f"{', '.join(sorted(TASKS))}; also accepted: gymnasium ids (e.g. CartPole-v1, "
         "module:EnvId) and names registered with ray.tune.register_env"
     )
@@ -363,7 +364,7 @@ def validate_config_keys(config: dict[str, Any], algo_cls: type, where: str) -> 
         if key not in allowed:
             raise ExperimentError(
                 f"{where}: unknown config key {key!r} for {algo_cls.__name__}"
-                f"{_suggest(key, allowed)}"
+                f"{did_you_mean(key, allowed)}"
             )
 
 
@@ -374,7 +375,7 @@ def validate_stop(stop: dict[str, Any], where: str) -> dict[str, Any]:
         if key not in STOP_KEYS and "/" not in str(key):
             raise ExperimentError(
                 f"{where}: unknown stop key {key!r}"
-                f"{_suggest(key, [*STOP_KEYS, *_METRIC_SUGGESTIONS])}; allowed: "
+                f"{did_you_mean(key, [*STOP_KEYS, *_METRIC_SUGGESTIONS])}; allowed: "
                 f"{', '.join(STOP_KEYS)} or a result metric path such as {DEFAULT_METRIC}"
             )
         if not isinstance(value, int | float) or isinstance(value, bool):

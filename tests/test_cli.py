@@ -239,6 +239,17 @@ BAD_YAML = "bad:\n  run: PPO\n  env: CartPole-v1\n  config: {lr: 0.1\n"
         ),  # fmt: skip
         (["evaluate", "{tmp}/nowhere"], {}, "checkpoint not found: "),
         (
+            ["train", "--file", "{tmp}/two.yaml", "--experiment", "qmx"],
+            {"two.yaml": "maaal: {run: PPO}\nqmix: {run: PPO}\n"},
+            "--experiment 'qmx' (did you mean 'qmix'?): {tmp}/two.yaml has maaal, qmix",
+        ),
+        (["plot", "{tmp}"], {}, "no result.json (a Tune trial's results) under "),
+        (
+            ["plot", "{tmp}", "--metric", "evaluation/episode_return_mean"],
+            {"result.json": '{"num_env_steps_sampled_lifetime": 1, "env_runners": {"x": 1}}\n'},
+            "no trial logged 'evaluation/episode_return_mean'",
+        ),
+        (
             ["train", "--algo", "PPO", "--env", "CartPole-v1", "--address", "127.0.0.1:1"],
             {},
             "cannot reach a Ray cluster at 127.0.0.1:1: ",
@@ -249,6 +260,7 @@ def test_bad_input_is_one_line_and_status_2(argv, files, message, tmp_path, caps
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    message = message.replace("{tmp}", str(tmp_path))
     assert cli.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rllib: error: ")
@@ -258,6 +270,43 @@ def test_bad_input_is_one_line_and_status_2(argv, files, message, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
     assert err.strip().splitlines()[-1] == lines[0]
+
+
+def test_experiment_selects_from_the_file_and_skips_the_others(ray_session, tmp_path):
+    # "broken" would fail validation if it were not skipped.
+    broken = {**ppo(1), "config": {"no_such_key": 1}}
+    experiments = write_experiments(tmp_path / "two.yaml", broken=broken, chosen=ppo(1))
+    args = ["train", "--file", str(experiments), "-e", "chosen", "--storage-path", str(tmp_path)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    assert (tmp_path / "chosen").is_dir() and not (tmp_path / "broken").exists()
+
+
+def write_results(trial: Path, rows: list[dict[str, Any]]) -> None:
+    trial.mkdir(parents=True)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    (trial / "result.json").write_text(text + '{"cut short by a running tri')
+
+
+def test_plot_draws_every_trial_and_prints_last_and_best(tmp_path, capsys):
+    def row(steps: int, train: float, evaluation: float | None = None) -> dict[str, Any]:
+        r = {"num_env_steps_sampled_lifetime": steps, "env_runners": {"episode_return_mean": train}}
+        if evaluation is not None:  # evaluation results appear only every few iterations
+            r["evaluation"] = {"env_runners": {"episode_return_mean": evaluation}}
+        return r
+
+    write_results(tmp_path / "maaal" / "t0", [row(100, -5.0), row(200, -3.0, -2.0), row(300, -4.0)])
+    write_results(tmp_path / "qmix" / "t0", [row(100, -6.0, -7.0), row(200, -6.5, -8.0)])
+    out_file = tmp_path / "plots" / "curves.png"
+    assert (
+        cli.main(["plot", str(tmp_path / "maaal"), str(tmp_path / "qmix"), "-o", str(out_file)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert re.search(r"maaal\s+last\s+-2 \(at 200\)\s+best\s+-2$", out, re.MULTILINE), out
+    assert re.search(r"qmix\s+last\s+-8 \(at 200\)\s+best\s+-7$", out, re.MULTILINE), out
+    assert re.search(r"maaal\s+last\s+-4 \(at 300\)\s+best\s+-3$", out, re.MULTILINE), out
+    assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unknown_algorithm_lists_ours_and_rllibs(capsys):

@@ -91,7 +91,6 @@ class OptionCriticConfig(EpisodicConfig):
         greedy_messages: bool | None = NotProvided,
         drop_obs_features: list[int] | None = NotProvided,
         critic_drop_obs_features: list[int] | None = NotProvided,
-        reward_scale: float | None = NotProvided,
         td_loss: str | None = NotProvided,
         normalize_advantages: bool | None = NotProvided,
         **kwargs: Any,
@@ -119,8 +118,6 @@ class OptionCriticConfig(EpisodicConfig):
                 the messages only through their effect on the interns; a critic that reads them
                 off s' adds a spurious, message-correlated term that drives the shared policy
                 toward one message for everyone.
-            reward_scale: c, rewards are multiplied by c before learning (values of order 1
-                train faster; the intern task's rewards are of order −100 per day).
             td_loss: ``mse`` or ``huber`` (the critic's loss).
             normalize_advantages: standardise the actor's advantages over each batch.
         """
@@ -170,7 +167,7 @@ class OptionCriticConfig(EpisodicConfig):
                 raise ValueError(
                     f"OptionCriticConfig.{name} must be True or False; got {getattr(self, name)!r}"
                 )
-        for name in ("temperature", "reward_scale", "actor_lr"):
+        for name in ("temperature", "actor_lr"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
                 raise ValueError(

@@ -44,6 +44,7 @@ def toy_config(**training) -> MAAALConfig:
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
+        ("reward_scale", 0.0, "reward_scale must be a positive number"),
     ],
 )
 def test_config_names_the_bad_field(field, value, message):
@@ -100,6 +101,29 @@ def test_learns_the_toy_task_and_restores_to_identical_actions(ray_local, tmp_pa
         assert torch.equal(original[key], again[key])
     algo.stop()
     restored.stop()
+
+
+def test_the_learner_sees_rewards_times_reward_scale(ray_local, monkeypatch):
+    algo = toy_config(reward_scale=0.25).build_algo()
+    replayed, learned = [], []
+    sample, update = algo.replay.sample, algo.learner_group.update
+
+    def recording_sample(num_episodes):
+        batch = sample(num_episodes)
+        replayed.append(np.array(batch["reward"]))
+        return batch
+
+    def recording_update(batch, **kwargs):
+        learned.append(np.asarray(batch.policy_batches[DEFAULT_MODULE_ID]["reward"]))
+        return update(batch=batch, **kwargs)
+
+    monkeypatch.setattr(algo.replay, "sample", recording_sample)
+    monkeypatch.setattr(algo.learner_group, "update", recording_update)
+    while not learned:
+        algo.train()
+    assert np.abs(replayed[0]).sum() > 0
+    np.testing.assert_allclose(learned[0], 0.25 * replayed[0], rtol=1e-6)
+    algo.stop()
 
 
 def test_fixed_bt_trains_nothing(ray_local):

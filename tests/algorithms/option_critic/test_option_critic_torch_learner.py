@@ -28,7 +28,7 @@ def next_values(module, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 def test_critic_target_continues_the_option_within_a_week_and_switches_at_its_end(
     intern_batch, terminated
 ):
-    module, config = make_module(reward_scale=0.01)
+    module, config = make_module()
     with torch.no_grad():  # a target critic that differs from the online one
         for p in module._target_critic.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -40,7 +40,7 @@ def test_critic_target_continues_the_option_within_a_week_and_switches_at_its_en
     bootstrap = torch.where(week_ends, best, same)
     if terminated:
         bootstrap[:, -1] = 0.0  # a termination ends the return; a truncation bootstraps
-    expected = 0.01 * batch["reward"] + 0.9 * bootstrap
+    expected = batch["reward"] + 0.9 * bootstrap  # rewards come scaled from the replay
     assert week_ends.any() and (~week_ends).any()
     assert torch.allclose(y, expected, atol=1e-5)
     # The final observation of the (truncated) intern episode starts a new week.

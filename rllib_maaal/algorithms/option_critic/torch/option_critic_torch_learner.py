@@ -3,16 +3,17 @@
 Batch (from :class:`~rllib_maaal.algorithms.episodic.EpisodeReplay`): ``obs`` is a dict
 of (B, T + 1, ...) team observations, ``allocation`` (B, T, U) the option ω_t in force at every
 step (the pairing; a new one is taken when ``decide`` is 1), ``action`` (B, T, N) the messages,
-``reward`` (B, T), ``length`` (B,) and ``terminated`` (B,).
+``reward`` (B, T) (already multiplied by ``reward_scale``), ``length`` (B,) and
+``terminated`` (B,).
 
 Critic (intra-option Q-learning of the option value, target network Q⁻)::
 
     U(s', ω) = max_ω' Q⁻(s', ω')   if a new option is due at s' (the week ends)
                Q⁻(s', ω)           otherwise (the option continues)
-    y        = c r + γ (1 − terminated) U(s_{t+1}, ω_t)
+    y        = r + γ (1 − terminated) U(s_{t+1}, ω_t)
     L_critic = mean (y − Q(s_t, ω_t))²
 
-with c = ``reward_scale``. A time-limit truncation bootstraps from the final observation; only a
+A time-limit truncation bootstraps from the final observation; only a
 termination ends the return. The max is the maximum-weight pairing of the target pair values.
 
 Actor (intra-option policy gradient with the critic as baseline, every intern, every step)::
@@ -126,5 +127,4 @@ def critic_targets(
     steps = torch.arange(horizon, device=valid.device)
     last = steps == batch["length"].unsqueeze(1) - 1
     terminal = last & (batch["terminated"] > 0).unsqueeze(1)
-    reward = config.reward_scale * batch["reward"]
-    return reward + config.gamma * (1.0 - terminal.float()) * value
+    return batch["reward"] + config.gamma * (1.0 - terminal.float()) * value
