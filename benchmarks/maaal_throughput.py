@@ -42,7 +42,10 @@ def maaal_rates(scenario: str, num_env_runners: int, num_envs: int, iterations: 
             num_envs_per_env_runner=num_envs,
             rollout_fragment_length=25,
         )
-        .training(num_episodes_before_learning_starts=32, episodes_per_update=32)
+        # tuned_configs/city_7a_7b.yaml's updates
+        .training(
+            num_episodes_before_learning_starts=32, episodes_per_update=32, updates_per_iteration=2
+        )
         .debugging(seed=0)
     )
     algo = config.build_algo()
@@ -70,7 +73,7 @@ def maaal_rates(scenario: str, num_env_runners: int, num_envs: int, iterations: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="7a_7b")
-    parser.add_argument("--num-envs", type=int, default=16, help="cities per EnvRunner")
+    parser.add_argument("--num-envs", type=int, default=64, help="cities per EnvRunner")
     parser.add_argument("--iterations", type=int, default=20)
     args = parser.parse_args()
     ray.init(include_dashboard=False)
