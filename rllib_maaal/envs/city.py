@@ -1,8 +1,11 @@
 """SAVETHECITY: firefighters, builders and generalists save a city of burning buildings.
 
 The task of ALMA (Iqbal, Costales, Sha, NeurIPS 2022) used by MAAAL, rewritten from its published
-description (``specs/city.md``) and vectorised: :class:`CityCore` steps B cities at once with NumPy
-arrays over cities × agents × buildings, with no Python loop over agents or buildings.
+description (``specs/city.md``) and batched: :class:`CityCore` keeps B cities in NumPy arrays over
+cities × agents and cities × buildings, and one call steps all of them. The per-step rules,
+observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city_kernels`,
+numba) that loop over cities, agents and buildings in machine code: as NumPy expressions they
+cost about 250 NumPy calls per step, which bound one city to half the published speed.
 
 Three views share the core:
 
@@ -30,35 +33,43 @@ from pettingzoo.utils import parallel_to_aec
 from py_trees.composites import Selector, Sequence
 
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf, replicate
+from rllib_maaal.envs import city_kernels as kernels
 from rllib_maaal.envs import rendering
+from rllib_maaal.envs.city_kernels import (
+    BUILD_ACTION,
+    CELL_XY,
+    EXTINGUISH,
+    FREEZE,
+    GRID,
+    MOVE_DELTAS,
+    N_ACTIONS,
+    N_FEATURES,
+    STATUS_DIM,
+    STAY,
+    TRASH,
+)
+from rllib_maaal.envs.city_kernels import BUILDER as BUILDER  # re-exported: the city's vocabulary
+from rllib_maaal.envs.city_kernels import FIREFIGHTER as FIREFIGHTER
+from rllib_maaal.envs.city_kernels import GENERALIST as GENERALIST
+from rllib_maaal.envs.city_kernels import MAX_STEPS as MAX_STEPS
 from rllib_maaal.envs.team import (
-    check_actions,
+    action_shape_error,
     check_allocation_interval,
     check_choice,
     check_env_config_keys,
     team_action_space,
     team_env,
     team_observation_space,
+    unavailable_action_error,
 )
 
-# --- World constants (specs/city.md) --------------------------------------------------------
-GRID = 16
+# --- World constants of episode starts (specs/city.md; the rules' are in city_kernels) ---------
 SITE_COORDS = (1, 4, 7, 10, 13)  # building sites: this lattice squared
-MAX_STEPS = 150
-BURN, REDUCE, GROWTH, BUILD, HELP = 0.035, 0.25, 1.1, 0.125, 0.45
 FIRE_PROB = 0.4
 HEALTH_BANDS = ((0.25, 0.40), (0.60, 0.75))
-FAST_BURN_RATE, SLOW_BURN_RATE = 1.0, 0.5
 FAST_REIGNITE, SLOW_REIGNITE = (60, 80), (10, 30)  # inclusive ranges of the re-ignition period
-COMPLETION_BONUS = 20.0
 
-# --- Agents and actions ----------------------------------------------------------------------
-FIREFIGHTER, BUILDER, GENERALIST = 0, 1, 2
 AGENT_TYPES = ("firefighter", "builder", "generalist")
-FIRE_SPEED = np.array([1.0, 0.05, 0.0])
-BUILD_SPEED = np.array([0.05, 1.0, 0.0])
-STAY, EXTINGUISH, BUILD_ACTION, FREEZE = 0, 9, 10, 11
-N_ACTIONS = 12
 ACTION_NAMES = (
     "stay",
     *(f"move_{d}" for d in "NESW"),
@@ -67,16 +78,6 @@ ACTION_NAMES = (
     "build",
     "freeze",
 )
-# (dx, dy) of the 8 move actions 1..8: N/E/S/W by one, then by two (generalists). y points north.
-MOVE_DELTAS = np.array([(0, 1), (1, 0), (0, -1), (-1, 0)] * 2) * np.repeat([1, 2], 4)[:, None]
-
-# What an agent of each type adds, by action, to the per-building sums of a step: extinguish
-# power, extinguishers, extinguishing builders, extinguishing generalists, build power, building
-# firefighters, building generalists, freezers.
-CONTRIBUTION = np.zeros((3, N_ACTIONS, 8))
-CONTRIBUTION[:, EXTINGUISH, :4] = np.c_[FIRE_SPEED, np.ones(3), np.eye(3)[:, [BUILDER, GENERALIST]]]
-CONTRIBUTION[:, BUILD_ACTION, 4:7] = np.c_[BUILD_SPEED, np.eye(3)[:, [FIREFIGHTER, GENERALIST]]]
-CONTRIBUTION[GENERALIST, FREEZE, 7] = 1
 
 # --- Subtasks --------------------------------------------------------------------------------
 FIREFIGHT, REPAIR = 0, 1
@@ -85,27 +86,8 @@ SUBTASK_MASKS[:, : 1 + len(MOVE_DELTAS)] = True  # stay and every move
 SUBTASK_MASKS[FIREFIGHT, [EXTINGUISH, FREEZE]] = True
 SUBTASK_MASKS[REPAIR, BUILD_ACTION] = True
 
-# --- Entity features (ALMA's layout) ---------------------------------------------------------
-# one-hot type (3 agent types, fast-burn, slow-burn building), one-hot x, one-hot y, x/16, y/16,
-# available actions (agents), building features, last action one-hot (agents).
-N_ENTITY_TYPES = 5
-F_TYPE = 0
-F_X = F_TYPE + N_ENTITY_TYPES
-F_Y = F_X + GRID
-F_POS = F_Y + GRID
-F_AVAIL = F_POS + 2
-F_BUILDING = F_AVAIL + N_ACTIONS
-BUILDING_FEATURES = ("health", "complete", "burned", "fire", "on_fire", "since_fire", "inv_period")
-F_LAST = F_BUILDING + len(BUILDING_FEATURES)
-N_FEATURES = F_LAST + N_ACTIONS
-# subtask status: building type one-hot (2), x/16, y/16, building features, allocated count
-STATUS_DIM = 2 + 2 + len(BUILDING_FEATURES) + 1
-
-TRASH = GRID * GRID  # an extra, always-occupied cell: off-grid targets and padded entities
-FAR = 4 * GRID * GRID  # walking distance standing for "unreachable"
 _SITE_CELLS = np.array([x * GRID + y for x in SITE_COORDS for y in SITE_COORDS])
-_CELL_XY = np.stack(np.divmod(np.arange(TRASH + 1), GRID), axis=1)  # (cells + trash, 2)
-_CENTRE_DIST = np.abs(_CELL_XY[:TRASH] - (GRID - 1) / 2).sum(1)
+_CENTRE_DIST = np.abs(CELL_XY[:TRASH] - (GRID - 1) / 2).sum(1)
 
 
 def _adjacent_site() -> np.ndarray:
@@ -123,39 +105,6 @@ def _adjacent_site() -> np.ndarray:
 
 
 _ADJ_SITE = _adjacent_site()
-
-
-def _move_targets() -> np.ndarray:
-    """(cells + trash, 8): the cell each move action leads to (TRASH when off the grid)."""
-    xy = _CELL_XY[:, None, :] + MOVE_DELTAS[None]
-    inside = ((xy >= 0) & (xy < GRID)).all(-1)
-    inside[TRASH] = False
-    return np.where(inside, xy[..., 0] * GRID + xy[..., 1], TRASH)
-
-
-_MOVE_TARGET = _move_targets()
-
-# Lookup tables turning indices into feature rows (the last row of each is padding: zeros).
-_TYPE_ONEHOT = np.eye(N_ENTITY_TYPES + 1, N_ENTITY_TYPES, dtype=np.float32)
-PAD_TYPE = N_ENTITY_TYPES
-_ACTION_ONEHOT = np.eye(N_ACTIONS + 1, N_ACTIONS, dtype=np.float32)
-_CELL_FEATURES = np.concatenate(
-    [
-        np.eye(GRID + 1, GRID, dtype=np.float32)[_CELL_XY[:, 0]],
-        np.eye(GRID + 1, GRID, dtype=np.float32)[_CELL_XY[:, 1]],
-        _CELL_XY / GRID,
-    ],
-    axis=1,
-).astype(np.float32)
-_CELL_FEATURES[TRASH] = 0
-# Scripted walking: bit j of a "move set" stands for move action _BIT_ACTION[j]; moves by two
-# take the low bits so that the lowest set bit (_FIRST_MOVE) prefers them.
-_BIT_ACTION = np.array([5, 6, 7, 8, 1, 2, 3, 4])
-_MOVE_BIT = np.zeros(len(MOVE_DELTAS), np.uint8)
-_MOVE_BIT[_BIT_ACTION - 1] = 1 << np.arange(8)
-_FIRST_MOVE = np.array(
-    [STAY] + [_BIT_ACTION[(m & -m).bit_length() - 1] for m in range(1, 256)], np.uint8
-)
 
 
 # --- Scenarios -------------------------------------------------------------------------------
@@ -241,7 +190,9 @@ class CityCore:
 
     State arrays are (B, N) over agents (padded to the scenario's maximum, ``agent_mask``) and
     (B, K) over buildings (``building_mask``). Positions are flat cell indices ``x·16 + y``;
-    padded entities sit on an extra ``TRASH`` cell that is always occupied.
+    padded entities sit on an extra ``TRASH`` cell that is always occupied. The kernels of
+    :mod:`~rllib_maaal.envs.city_kernels` update them in place; their dtypes are the ones the
+    kernels are compiled for.
     """
 
     def __init__(
@@ -283,8 +234,6 @@ class CityCore:
         self.single_action_space = team_action_space(n_agents=N, n_actions=N_ACTIONS, n_subtasks=M)
         self.subtask_type = np.repeat([FIREFIGHT, REPAIR], K)
         self.subtask_action_mask = SUBTASK_MASKS[self.subtask_type]
-        self._rows = np.arange(B)[:, None]
-        self._agents = np.arange(N)
         # state (filled by reset)
         self.agent_mask = np.zeros((B, N), bool)
         self.agent_type = np.zeros((B, N), np.int64)
@@ -311,6 +260,7 @@ class CityCore:
         self.ended = np.ones(B, bool)  # episode over (or never started): reset before stepping
         self.avail = np.zeros((B, N, N_ACTIONS), bool)
         self.avail_moves = np.zeros((B, N), np.uint8)  # available moves as a move set
+        self._stale = np.zeros(B, bool)  # cities whose tree conditions changed (scratch)
         # constant parts of the observation (read-only, shared between steps)
         self._constant = {
             "subtask_type": np.broadcast_to(self.subtask_type, (B, M)),
@@ -323,6 +273,7 @@ class CityCore:
     # --- episode start -----------------------------------------------------------------------
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
         """Sample new cities where ``which`` is True (see ``specs/city.md``, World)."""
+        which = self._cities(which)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         rows = np.flatnonzero(which)
@@ -368,11 +319,11 @@ class CityCore:
         self.t[rows] = 0
         self.ended[rows] = False
         self.adjacent[rows] = site_building[:, _ADJ_SITE]
-        self.distance[rows], self.closer[rows] = self._walking_distance(
-            self.adjacent[rows], building_cell
-        )
         self.last_decision[rows] = 0
-        self._refresh(rows, new_episode=True)
+        kernels.walking_distance(
+            which, self.adjacent, self.building_cell, self.distance, self.closer
+        )
+        self._refresh(which, new_episode=True)
 
     def set_state(
         self,
@@ -419,11 +370,18 @@ class CityCore:
         site_building = np.full(len(_SITE_CELLS) + 1, -1)
         site_building[[_SITE_CELLS.tolist().index(c) for c in cells]] = np.arange(nb)
         self.adjacent[index] = site_building[_ADJ_SITE]
-        distance, closer = self._walking_distance(
-            self.adjacent[index][None], self.building_cell[index][None]
+        which = np.arange(self.num_envs) == index
+        kernels.walking_distance(
+            which, self.adjacent, self.building_cell, self.distance, self.closer
         )
-        self.distance[index], self.closer[index] = distance[0], closer[0]
-        self._refresh(np.array([index]), new_episode=True)
+        self._refresh(which, new_episode=True)
+
+    def _cities(self, which: np.ndarray) -> np.ndarray:
+        """``which`` as a (B,) bool mask; checked, as the kernels do not check their indices."""
+        which = np.asarray(which, bool)
+        if which.shape != (self.num_envs,):
+            raise ValueError(f"which must have shape {(self.num_envs,)}, got {which.shape}")
+        return which
 
     def _team_types(self, agent_mask: np.ndarray) -> np.ndarray:
         """Agent types: "fixed" cycles F, B, G; "random" is one of each type plus uniform draws,
@@ -437,128 +395,56 @@ class CityCore:
         order = np.argsort(self.rng.random((R, N)) + ~agent_mask * 2.0, axis=1)
         return np.take_along_axis(base, order, axis=1)
 
-    def _walking_distance(
-        self, adjacent: np.ndarray, building_cell: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(R, cells + trash, K): shortest walk (moves of one cell, around buildings) from each
-        cell to a cell touching building k — breadth-first search as repeated relaxation — and
-        the set of moves that lead closer (a bit set, see ``_MOVE_BIT``)."""
-        R, K = building_cell.shape
-        blocked = np.zeros((R, TRASH + 1), bool)
-        blocked[np.arange(R)[:, None], building_cell] = True
-        blocked = blocked[:, None, :TRASH].reshape(R, 1, GRID, GRID)
-        far = FAR
-        dist = np.where(adjacent[:, None, :TRASH] == np.arange(K)[:, None], 0.0, far)
-        dist = dist.reshape(R, K, GRID, GRID)
-        while True:
-            step = dist.copy()
-            np.minimum(step[..., 1:, :], dist[..., :-1, :] + 1, out=step[..., 1:, :])
-            np.minimum(step[..., :-1, :], dist[..., 1:, :] + 1, out=step[..., :-1, :])
-            np.minimum(step[..., :, 1:], step[..., :, :-1] + 1, out=step[..., :, 1:])
-            np.minimum(step[..., :, :-1], step[..., :, 1:] + 1, out=step[..., :, :-1])
-            step = np.where(blocked, far, step)
-            if np.array_equal(step, dist):
-                break
-            dist = step
-        dist = np.concatenate([dist.reshape(R, K, TRASH), np.full((R, K, 1), far)], axis=2)
-        dist = dist.transpose(0, 2, 1).astype(np.int16)
-        closer = dist[:, _MOVE_TARGET] < dist[:, :, None, :]  # (R, cells, 8, K)
-        return dist, np.bitwise_or.reduce(closer * _MOVE_BIT[:, None], axis=2).astype(np.uint8)
-
     # --- transition ----------------------------------------------------------------------------
     def step(
         self, action: dict[str, np.ndarray], which: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Advance the cities where ``which`` is True (``specs/city.md``, building dynamics)."""
-        B, N, K = self.num_envs, self.n_agents, self.n_buildings
+        which = self._cities(which)
         act, allocation = self._validated(action, which)
-        rows = slice(None) if which.all() else np.flatnonzero(which)
-        decide = which & self.decide
-        self.allocation[decide] = allocation[decide]
-        self.last_decision[decide] = self.t[decide]
-
-        act = act[rows]
-        kind = self.agent_type[rows]
-        cell = self.agent_cell[rows]
-        R = len(kind)
-        fire0, health0 = self.fire[rows].copy(), self.health[rows].copy()
-        live = self.building_mask[rows] & ~self.complete[rows] & ~self.burned[rows]
-
-        # who works on which building: per-building sums of the agents' contributions
-        target = self.adjacent[rows][np.arange(R)[:, None], cell]
-        touching = (target[:, None, :] == np.arange(K)[:, None]).astype(float)  # (R, K, N)
-        sums = touching @ CONTRIBUTION[kind, act]  # (R, K, 8)
-        ext_power, n_ext, b_ext, g_ext, build_power, f_build, g_build, frozen = np.moveaxis(
-            sums, -1, 0
+        # collision priorities for every stepped city, drawn whether or not agents collide
+        priority = self.rng.random((np.count_nonzero(which), self.n_agents))
+        reward, terminated, truncated, subtask_reward, success, fraction = kernels.step(
+            which,
+            act,
+            allocation,
+            priority,
+            self.scale,
+            self.agent_mask,
+            self.agent_type,
+            self.agent_cell,
+            self.last_action,
+            self.building_mask,
+            self.adjacent,
+            self.fast,
+            self.period,
+            self.countdown,
+            self.health,
+            self.fire,
+            self.complete,
+            self.burned,
+            self.t,
+            self.decide,
+            self.allocation,
+            self.last_decision,
+            self.ended,
         )
-
-        # fire: extinguished (with the builder + generalist bonus) or growing
-        fought = n_ext > 0
-        reduction = REDUCE * ext_power + HELP * REDUCE * ((b_ext > 0) & (g_ext > 0))
-        fire = np.where(fought, np.maximum(fire0 - reduction, 0.0), np.minimum(GROWTH * fire0, 1.0))
-        extinguished = live & fought & (fire0 > 0) & (fire == 0)
-        # health: building (with the firefighter + generalist bonus), burning unless frozen
-        burn_rate = np.where(self.fast[rows], FAST_BURN_RATE, SLOW_BURN_RATE)
-        gain = BUILD * build_power + HELP * BUILD * ((f_build > 0) & (g_build > 0))
-        loss = np.where(frozen > 0, 0.0, fire * burn_rate * BURN)
-        health = np.where(live, np.clip(health0 + gain - loss, 0.0, 1.0), health0)
-        completed = live & (health >= 1.0)
-        burned = live & (health <= 0.0)
-        fire = np.where(live & ~completed & ~burned, fire, 0.0)
-        # re-ignition countdown, running while neither complete nor burned down
-        still = live & ~completed & ~burned
-        countdown = self.countdown[rows] - still
-        ignite = still & (countdown <= 0)
-        fire = np.where(ignite, 1.0, fire)
-        countdown = np.where(ignite, self.period[rows], countdown)
-
-        # moves, simultaneous; when several agents reach one cell, a random one stays there
-        moving = (act >= 1) & (act <= len(MOVE_DELTAS))
-        dest = np.where(moving, _MOVE_TARGET[cell, np.clip(act - 1, 0, 7)], cell)
-        priority = self.rng.random((R, N))
-        same = (dest[:, :, None] == dest[:, None, :]) & moving[:, None, :] & moving[:, :, None]
-        bumped = (same & (priority[:, None, :] > priority[:, :, None])).any(-1)
-        self.agent_cell[rows] = np.where(bumped, cell, dest)
-
-        self.fire[rows], self.health[rows], self.countdown[rows] = fire, health, countdown
-        self.complete[rows] |= completed
-        self.burned[rows] |= burned
-        self.last_action[rows] = act
-        self.t[rows] += 1
-
-        # rewards, end of episode
-        per_building = 10 * (health - health0) - 20 * burned + 0.5 * extinguished
-        finished = self.complete[rows] | self.burned[rows] | ~self.building_mask[rows]
-        terminated_r = finished.all(1)
-        solved = terminated_r & (self.complete[rows] | ~self.building_mask[rows]).all(1)
-        reward_r = (per_building + completed).sum(1) + COMPLETION_BONUS * solved
-        subtask_r = per_building + COMPLETION_BONUS * completed
-        was_fire = (fire0 > 0)[..., None] == np.array([True, False])  # (R, K, 2)
-        subtask_r = (subtask_r[..., None] * was_fire).transpose(0, 2, 1).reshape(R, 2 * K)
-
-        reward, terminated, truncated = np.zeros(B), np.zeros(B, bool), np.zeros(B, bool)
-        reward[rows] = self.scale * reward_r
-        terminated[rows] = terminated_r
-        truncated[rows] = ~terminated_r & (self.t[rows] >= MAX_STEPS)
-        self.ended |= terminated | truncated
-        subtask_reward = np.zeros((B, 2 * K))
-        subtask_reward[rows] = self.scale * subtask_r
-        n_real = self.building_mask.sum(1)
+        self._refresh(which)
         done = terminated | truncated
         infos = {
             "subtask_reward": subtask_reward,
-            "success": terminated & (self.complete.sum(1) == n_real),
+            "success": success,
             "_success": done,
-            "fraction_completed": self.complete.sum(1) / np.maximum(n_real, 1),
+            "fraction_completed": fraction,
             "_fraction_completed": done,
         }
-        self._refresh(np.arange(B)[rows])
         return reward, terminated, truncated, infos
 
     def _validated(
         self, action: dict[str, np.ndarray], which: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The (B, N) actions and allocations, checked against the masks and active subtasks."""
+        """The (B, N) actions and allocations as the kernels take them (C-contiguous int64),
+        checked against the action masks and the active subtasks."""
         B, N, M = self.num_envs, self.n_agents, self.n_subtasks
         missing = {"action", "allocation"} - set(action)
         if missing:
@@ -570,13 +456,15 @@ class CityCore:
         if (which & self.ended).any():
             b = int(np.flatnonzero(which & self.ended)[0])
             raise ValueError(f"city {b} has no episode running: reset it before stepping")
-        check_actions(act, self.avail, self.agent_mask & which[:, None], self.agent_names)
-        deciding = self.agent_mask & (which & self.decide)[:, None]
-        in_range = (allocation >= 0) & (allocation < M)
-        ok = in_range & np.take_along_axis(self.active, np.clip(allocation, 0, M - 1), axis=1)
-        bad = deciding & ~ok
-        if bad.any():
-            b, i = np.argwhere(bad)[0]
+        if act.shape != (B, N):
+            raise action_shape_error(act, (B, N))
+        act, allocation = _indices("actions", act), _indices("allocation", allocation)
+        kind, b, i = kernels.first_invalid(
+            which, act, allocation, self.avail, self.agent_mask, self.decide, self.active
+        )
+        if kind == 1:
+            raise unavailable_action_error(act, self.avail, b, i, self.agent_names)
+        if kind == 2:
             m = int(allocation[b, i])
             name = self.subtask_names[m] if 0 <= m < M else "out of range"
             active = [self.subtask_names[j] for j in np.flatnonzero(self.active[b])]
@@ -584,98 +472,77 @@ class CityCore:
                 f"agent {self.agent_names[i]!r} (env {b}) was allocated to subtask {m} "
                 f"({name}), which is not active; active subtasks: {active}"
             )
-        return act.astype(np.int64), np.where(self.agent_mask, allocation, 0).astype(np.int64)
+        return act, allocation
 
-    def _refresh(self, rows: np.ndarray, new_episode: bool = False) -> None:
+    def _refresh(self, which: np.ndarray, new_episode: bool = False) -> None:
         """Recompute the available actions, the tree's active subtasks and the decision flag."""
-        R = len(rows)
-        cell = self.agent_cell[rows]
-        agents = self.agent_mask[rows]
-        # occupancy: buildings, agents, and the always-occupied trash cell
-        occupied = np.zeros((R, TRASH + 1), bool)
-        occupied[np.arange(R)[:, None], self.building_cell[rows]] = True
-        occupied[np.arange(R)[:, None], cell] = True
-        occupied[:, TRASH] = True
-        targets = _MOVE_TARGET[cell]  # (R, N, 8)
-        free = ~occupied[np.arange(R)[:, None, None], targets]
-        generalist = self.agent_type[rows] == GENERALIST
-        avail = np.zeros((R, self.n_agents, N_ACTIONS), bool)
-        avail[..., STAY] = True
-        avail[..., 1:5] = free[..., :4] & agents[..., None]
-        avail[..., 5:9] = free[..., :4] & free[..., 4:] & (generalist & agents)[..., None]
-        target = self.adjacent[rows][np.arange(R)[:, None], cell]
-        touching = (target >= 0) & agents
-        fire = np.take_along_axis(self.fire[rows], np.maximum(target, 0), axis=1)
-        intact = ~np.take_along_axis(
-            self.complete[rows] | self.burned[rows], np.maximum(target, 0), axis=1
+        n_stale = kernels.refresh(
+            which,
+            new_episode,
+            self.allocation_interval,
+            self.agent_mask,
+            self.agent_type,
+            self.agent_cell,
+            self.building_mask,
+            self.building_cell,
+            self.adjacent,
+            self.fire,
+            self.complete,
+            self.burned,
+            self.t,
+            self.last_decision,
+            self.avail,
+            self.avail_moves,
+            self.conditions,
+            self._stale,
+            self.decide,
         )
-        avail[..., EXTINGUISH] = touching & (fire > 0)
-        avail[..., BUILD_ACTION] = touching & (fire == 0) & intact
-        avail[..., FREEZE] = touching & (fire > 0) & generalist
-        self.avail[rows] = avail
-        self.avail_moves[rows] = np.bitwise_or.reduce(avail[..., 1:9] * _MOVE_BIT, axis=-1)
-
-        # the tree is a pure function of its conditions: tick only where they changed
-        live = self.building_mask[rows] & ~self.complete[rows] & ~self.burned[rows]
-        on_fire = live & (self.fire[rows] > 0)
-        conditions = np.concatenate([on_fire, live & ~on_fire], axis=1)
-        stale = (conditions != self.conditions[rows]).any(1)
-        active = self.active[rows]
-        if stale.any():
-            on_fire, needs_repair = np.split(conditions[stale], 2, axis=1)
-            ticked = {"on_fire": on_fire, "needs_repair": needs_repair}
-            active[stale] = self.tree.tick(ticked, int(stale.sum())).active
-            self.conditions[rows[stale]] = conditions[stale]
-        if self.allocation_interval:
-            changed = (active != self.active[rows]).any(1)
-            due = self.t[rows] - self.last_decision[rows] >= self.allocation_interval
-            self.decide[rows] = new_episode | changed | due
-        else:  # a static allocation (S-AC) is chosen once, at reset
-            self.decide[rows] = new_episode
+        if n_stale == 0:  # the tree is a pure function of its conditions: tick where they changed
+            return
+        rows = np.flatnonzero(self._stale)
+        on_fire, needs_repair = np.split(self.conditions[rows], 2, axis=1)
+        active = self.tree.tick(
+            {"on_fire": on_fire, "needs_repair": needs_repair}, len(rows)
+        ).active
+        if self.allocation_interval:  # else a static allocation (S-AC): decided at reset only
+            self.decide[rows] |= (active != self.active[rows]).any(1)
         self.active[rows] = active
 
     # --- observation ---------------------------------------------------------------------------
-    def entity_features(self, out: np.ndarray | None = None) -> np.ndarray:
-        """(B, E, F) features of the agents (first N rows) then the buildings (ALMA's layout),
-        written into ``out`` (zeros of that shape) when given."""
-        B, N, K = self.num_envs, self.n_agents, self.n_buildings
-        ent = np.zeros((B, N + K, N_FEATURES), np.float32) if out is None else out
-        agent_kind = np.where(self.agent_mask, self.agent_type, PAD_TYPE)
-        building_kind = np.where(self.building_mask, np.where(self.fast, 3, 4), PAD_TYPE)
-        ent[:, :N, F_TYPE:F_X] = _TYPE_ONEHOT[agent_kind]
-        ent[:, N:, F_TYPE:F_X] = _TYPE_ONEHOT[building_kind]
-        ent[:, :N, F_X:F_AVAIL] = _CELL_FEATURES[self.agent_cell]
-        ent[:, N:, F_X:F_AVAIL] = _CELL_FEATURES[self.building_cell]
-        ent[:, :N, F_AVAIL:F_BUILDING] = self.avail & self.agent_mask[..., None]
-        ent[:, N:, F_BUILDING:F_LAST] = self._building_features()
-        last = np.where(self.agent_mask, self.last_action, N_ACTIONS)
-        ent[:, :N, F_LAST:] = _ACTION_ONEHOT[last]
-        return ent
-
-    def _building_features(self) -> np.ndarray:
-        """(B, K, 7): health, complete, burned, fire, on fire, time since fire/period, 1/period."""
-        period = self.period.astype(np.float32)
-        features = np.stack(
-            [
-                self.health,
-                self.complete,
-                self.burned,
-                self.fire,
-                self.fire > 0,
-                (period - self.countdown) / period,
-                1.0 / period,
-            ],
-            axis=-1,
+    def _state(self) -> np.ndarray:
+        """(B, E·F + 1): every entity's features (ALMA's layout), then the time t / 150."""
+        state = np.empty((self.num_envs, self.n_entities * N_FEATURES + 1), np.float32)
+        kernels.state_features(
+            state,
+            self.agent_mask,
+            self.agent_type,
+            self.agent_cell,
+            self.avail,
+            self.last_action,
+            self.building_mask,
+            self.building_cell,
+            self.fast,
+            self.health,
+            self.complete,
+            self.burned,
+            self.fire,
+            self.period,
+            self.countdown,
+            self.t,
         )
-        return features * self.building_mask[..., None]
+        return state
+
+    def entity_features(self) -> np.ndarray:
+        """(B, E, F) features of the agents (first N rows) then the buildings (ALMA's layout)."""
+        return self._state()[:, :-1].reshape(self.num_envs, self.n_entities, N_FEATURES)
 
     def observe(self) -> dict[str, np.ndarray]:
-        """The team observation of every city (keys of ``team.team_observation_space``)."""
+        """The team observation of every city (keys of ``team.team_observation_space``), in
+        freshly allocated arrays (callers may keep them across steps)."""
         B, N, E = self.num_envs, self.n_agents, self.n_entities
         # the state is every entity's features and the time; the entities are a view into it
-        state = np.zeros((B, E * N_FEATURES + 1), np.float32)
-        ent = self.entity_features(out=state[:, :-1].reshape(B, E, N_FEATURES))
-        state[:, -1] = self.t / MAX_STEPS
+        state = self._state()
+        ent = state[:, :-1].reshape(B, E, N_FEATURES)
         own = ent[:, :N]
         obs = {
             "obs": own
@@ -686,7 +553,7 @@ class CityCore:
             "state": state,
             "agent_mask": self.agent_mask.astype(np.float32),
             "action_mask": self.avail.astype(np.float32),
-            "subtask_status": self._subtask_status(ent),
+            "subtask_status": self._subtask_status(state),
             "subtask_active": self.active.astype(np.float32),
             "allocation": self.allocation.copy(),
             "decide": self.decide[:, None].astype(np.float32),
@@ -701,52 +568,45 @@ class CityCore:
             ).astype(np.float32)
         return obs
 
-    def _subtask_status(self, ent: np.ndarray) -> np.ndarray:
+    def _subtask_status(self, state: np.ndarray) -> np.ndarray:
         """(B, M, STATUS_DIM): the building's type, position and features (taken from the
-        entity features ``ent``), plus the count of agents allocated to the subtask."""
-        B, N, M = self.num_envs, self.n_agents, self.n_subtasks
-        buildings = ent[:, N:]
-        status = np.empty((B, M, STATUS_DIM), np.float32)
-        status[..., 0:2] = np.tile(buildings[..., 3:5], (1, 2, 1))  # fast-, slow-burning
-        status[..., 2:4] = np.tile(buildings[..., F_POS : F_POS + 2], (1, 2, 1))
-        status[..., 4:-1] = np.tile(buildings[..., F_BUILDING:F_LAST], (1, 2, 1))
-        slot = (self._rows * M + self.allocation)[self.agent_mask]
-        status[..., -1] = np.bincount(slot, minlength=B * M).reshape(B, M)
+        ``state``), plus the count of agents allocated to the subtask."""
+        status = np.empty((self.num_envs, self.n_subtasks, STATUS_DIM), np.float32)
+        kernels.subtask_status(status, state, self.agent_mask, self.allocation)
         return status
 
     # --- scripted behaviour ----------------------------------------------------------------------
-    def _agent_distance(self) -> np.ndarray:
-        """(B, N, K) walking distance from each agent to a cell touching each building."""
-        return self.distance[self._rows, self.agent_cell]
-
     def rule_allocation(self) -> np.ndarray:
         """(B, N) each agent's nearest active subtask that suits its type: firefighters fight
         fires, builders repair, generalists help at the nearest fire, else repair. An agent with
         no suitable active subtask takes the nearest active one."""
-        distance = self._agent_distance()
-        distance = np.concatenate([distance, distance], axis=2)  # (B, N, M), int16
-        unsuited = (self.agent_type == BUILDER)[..., None] == (self.subtask_type == FIREFIGHT)
-        cost = np.where(self.active[:, None, :], distance + FAR * unsuited, 4 * FAR)
-        return np.where(self.agent_mask, cost.argmin(-1), 0)
+        allocation = np.empty((self.num_envs, self.n_agents), np.int64)
+        kernels.rule_allocation(
+            allocation,
+            self.agent_mask,
+            self.agent_type,
+            self.agent_cell,
+            self.active,
+            self.distance,
+        )
+        return allocation
 
     def rule_action(self) -> np.ndarray:
         """(B, N, M) the scripted action of each agent inside each subtask: walk to the
         building (an available move that shortens the walk, moves by two first), then act on
         it — extinguish (firefight; freeze for generalists) or build (repair) — or stay when the
         work action is unavailable."""
-        touching = self._agent_distance() == 0  # (B, N, K)
-        moves = self.closer[self._rows, self.agent_cell] & self.avail_moves[..., None]
-        walk = _FIRST_MOVE[moves]
-        fight = np.where(self.agent_type == GENERALIST, FREEZE, EXTINGUISH)  # (B, N)
-        fight = np.where(self.avail[self._rows, self._agents, fight], fight, STAY).astype(np.uint8)
-        build = np.where(self.avail[..., BUILD_ACTION], BUILD_ACTION, STAY).astype(np.uint8)
-        return np.concatenate(
-            [
-                np.where(touching, fight[..., None], walk),
-                np.where(touching, build[..., None], walk),
-            ],
-            axis=2,
-        ).astype(np.int64)
+        action = np.empty((self.num_envs, self.n_agents, self.n_subtasks), np.int64)
+        kernels.rule_action(
+            action,
+            self.agent_type,
+            self.agent_cell,
+            self.avail,
+            self.avail_moves,
+            self.distance,
+            self.closer,
+        )
+        return action
 
     # --- rendering -------------------------------------------------------------------------------
     def render(self, index: int = 0, allocation_lines: bool = True) -> np.ndarray:
@@ -756,7 +616,7 @@ class CityCore:
         cell = 32
         image = rendering.grid_canvas(GRID, cell, (235, 235, 228), (205, 205, 198))
         for k in np.flatnonzero(self.building_mask[index]):
-            x, y = _CELL_XY[self.building_cell[index, k]]
+            x, y = CELL_XY[self.building_cell[index, k]]
             if self.burned[index, k]:
                 rendering.fill_cell(image, x, y, cell, (30, 30, 30), inset=1)
                 continue
@@ -768,15 +628,22 @@ class CityCore:
                 rendering.fill_cell(image, x, y, cell, (245, 120, 20), inset=max(inset, 2))
         colors = ((220, 40, 40), (40, 80, 230), (150, 60, 190))
         for i in np.flatnonzero(self.agent_mask[index]):
-            xy = tuple(_CELL_XY[self.agent_cell[index, i]])
+            xy = tuple(CELL_XY[self.agent_cell[index, i]])
             if allocation_lines:
                 k = self.allocation[index, i] % self.n_buildings
-                end = tuple(_CELL_XY[self.building_cell[index, k]])
+                end = tuple(CELL_XY[self.building_cell[index, k]])
                 rendering.draw_line(image, xy, end, cell, colors[self.agent_type[index, i]])
         for i in np.flatnonzero(self.agent_mask[index]):
-            x, y = _CELL_XY[self.agent_cell[index, i]]
+            x, y = CELL_XY[self.agent_cell[index, i]]
             rendering.draw_disc(image, x, y, cell, colors[self.agent_type[index, i]], 0.35)
         return image
+
+
+def _indices(name: str, values: np.ndarray) -> np.ndarray:
+    """Integer ``values`` as C-contiguous int64, the one array type the kernels are compiled for."""
+    if values.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {values.dtype}")
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 # --- Team view for RLlib -----------------------------------------------------------------------
@@ -814,9 +681,12 @@ class CityParallelEnv(ParallelEnv):
 
     Observations are dicts ``{"observation": own features + every entity's (flat layout),
     "action_mask": int8 (12,)}`` (PettingZoo's masking convention); every agent receives the team
-    reward. An unavailable action is carried out as ``stay`` (so that unmasked random sampling,
-    e.g. ``parallel_seed_test``, stays valid); ``invalid_action="raise"`` makes it an error.
-    Agents are named ``agent_i``; their types are in ``infos[agent]["type"]``.
+    reward. Agents are named ``agent_i``; their types are in ``infos[agent]["type"]``.
+
+    ``invalid_action`` says what an action outside the agent's mask does: ``"raise"`` (default)
+    makes it an error, as in the team view RLlib trains on; ``"stay"`` carries it out as stay
+    (0), for agents that sample their action spaces without the mask — random agents,
+    PettingZoo's ``parallel_seed_test``, RLlib's ``check_multiagent_environments``.
     """
 
     metadata = {
@@ -831,13 +701,13 @@ class CityParallelEnv(ParallelEnv):
         scenario: str = "7a_7b",
         teams: str = "fixed",
         render_mode: str | None = None,
-        invalid_action: str = "stay",
+        invalid_action: str = "raise",
     ) -> None:
         self.core = CityCore(1, scenario=scenario, teams=teams)
         self.render_mode = check_choice(
             "render_mode", render_mode, (None, *self.metadata["render_modes"])
         )
-        self.invalid_action = check_choice("invalid_action", invalid_action, ("stay", "raise"))
+        self.invalid_action = check_choice("invalid_action", invalid_action, ("raise", "stay"))
         self.possible_agents = list(self.core.agent_names)
         self.agents: list[str] = []
         dim = N_FEATURES * (1 + self.core.n_entities)
@@ -872,10 +742,9 @@ class CityParallelEnv(ParallelEnv):
             joint[0, i] = actions.get(agent, STAY)
         if ((joint < 0) | (joint >= N_ACTIONS)).any():
             raise ValueError(f"actions must lie in [0, {N_ACTIONS}), got {actions}")
-        available = np.take_along_axis(self.core.avail[0], joint[0, :, None], 1)[:, 0]
-        if self.invalid_action == "raise":
-            check_actions(joint, self.core.avail, self.core.agent_mask, self.core.agent_names)
-        joint[0] = np.where(available, joint[0], STAY)
+        if self.invalid_action == "stay":
+            available = np.take_along_axis(self.core.avail[0], joint[0, :, None], 1)[:, 0]
+            joint[0] = np.where(available, joint[0], STAY)
         allocation = {"allocation": self.core.rule_allocation(), "action": joint}
         reward, terminated, truncated, infos = self.core.step(allocation, np.ones(1, bool))
         agents = self.agents

@@ -153,20 +153,31 @@ def check_actions(
     """
     n_actions = action_mask.shape[-1]
     if actions.shape != action_mask.shape[:-1]:
-        raise ValueError(
-            f"actions must have shape {action_mask.shape[:-1]} (envs × agents), got {actions.shape}"
-        )
+        raise action_shape_error(actions, action_mask.shape[:-1])
     in_range = (actions >= 0) & (actions < n_actions)
     clipped = np.clip(actions, 0, n_actions - 1)
     allowed = np.take_along_axis(action_mask, clipped[..., None], axis=-1)[..., 0] > 0
     bad = (agent_mask > 0) & ~(in_range & allowed)
     if bad.any():
         b, i = np.argwhere(bad)[0]
-        valid = np.flatnonzero(action_mask[b, i]).tolist()
-        raise ValueError(
-            f"agent {agent_names[i]!r} (env {b}) took action {int(actions[b, i])}, which is not "
-            f"available; available actions: {valid}"
-        )
+        raise unavailable_action_error(actions, action_mask, b, i, agent_names)
+
+
+def action_shape_error(actions: np.ndarray, shape: tuple[int, ...]) -> ValueError:
+    """The error for (B, N) team actions of the wrong shape."""
+    return ValueError(f"actions must have shape {shape} (envs × agents), got {actions.shape}")
+
+
+def unavailable_action_error(
+    actions: np.ndarray, action_mask: np.ndarray, b: int, i: int, agent_names: list[str]
+) -> ValueError:
+    """The error for agent ``i`` of instance ``b`` taking an action outside its mask (for envs
+    that find the first bad agent their own, faster way)."""
+    valid = np.flatnonzero(action_mask[b, i]).tolist()
+    return ValueError(
+        f"agent {agent_names[i]!r} (env {b}) took action {int(actions[b, i])}, which is not "
+        f"available; available actions: {valid}"
+    )
 
 
 class BatchedCore(Protocol):

@@ -260,6 +260,13 @@ def test_unavailable_and_malformed_actions_are_errors():
         core.step({"allocation": alloc, "action": np.zeros((1, 3), int)}, np.ones(1, bool))
     with pytest.raises(ValueError, match="not available"):
         core.step({"allocation": alloc, "action": np.full((1, 7), 12)}, np.ones(1, bool))
+    with pytest.raises(ValueError, match="actions must be integers"):
+        core.step({"allocation": alloc, "action": np.zeros((1, 7))}, np.ones(1, bool))
+    # padded agents' actions are ignored; other integer dtypes and layouts are taken as they are
+    act = np.full((7, 1), 99, np.int32).T
+    act[0, 0] = EXTINGUISH
+    core.step({"allocation": alloc, "action": act}, np.ones(1, bool))
+    np.testing.assert_allclose(core.fire[0, 0], 1.0 - 0.25)
 
 
 def test_stepping_an_ended_episode_is_an_error():
@@ -312,6 +319,25 @@ def test_random_teams_contain_every_type():
     for row in core.agent_type:
         assert set(row.tolist()) == {0, 1, 2}
     assert len({tuple(sorted(row)) for row in core.agent_type.tolist()}) > 1
+
+
+@pytest.mark.parametrize("num_envs", [None, 3])
+def test_observations_survive_later_steps(num_envs):
+    """Callers (RLlib's episodes) keep observations: a step must not write into earlier ones."""
+    config = {"scenario": "7a_7b", "seed": 0} | ({"num_envs": num_envs} if num_envs else {})
+    team = make_team_env(config)
+    obs, _ = team.reset(seed=0)
+    kept = [obs]
+    for _ in range(30):
+        obs, *_ = team.step(heuristic_policy(obs))
+        kept.append(obs)
+    copies = [{k: np.array(v) for k, v in o.items()} for o in kept]
+    for _ in range(5):
+        obs, *_ = team.step(heuristic_policy(obs))
+    for o, copy in zip(kept, copies, strict=True):
+        for key, value in copy.items():
+            np.testing.assert_array_equal(o[key], value, err_msg=key)
+    assert not np.array_equal(copies[0]["state"], copies[-1]["state"])
 
 
 def test_batched_env_is_deterministic_and_autoresets():
@@ -396,7 +422,11 @@ def test_pettingzoo_parallel_api_and_seed():
     from pettingzoo.test import parallel_api_test, parallel_seed_test
 
     parallel_api_test(parallel_env(scenario="2-5a_2-5b"), num_cycles=200)
-    parallel_seed_test(lambda: parallel_env(scenario="2-5a_2-5b", teams="random"), num_cycles=50)
+    # the seed test also steps unmasked samples
+    parallel_seed_test(
+        lambda: parallel_env(scenario="2-5a_2-5b", teams="random", invalid_action="stay"),
+        num_cycles=50,
+    )
 
 
 def test_pettingzoo_aec_api():
@@ -416,10 +446,24 @@ def test_pettingzoo_heuristic_team_completes_buildings():
 
 
 def test_pettingzoo_invalid_action_modes():
-    par = parallel_env(invalid_action="raise")
-    par.reset(seed=0)
-    with pytest.raises(ValueError, match="not available"):
-        par.step(dict.fromkeys(par.agents, BUILD_ACTION + 5 - 5) | {"agent_0": FREEZE})
+    def unavailable(par):
+        """Each agent's first unavailable action."""
+        obs, _ = par.reset(seed=0)
+        return {agent: int(np.argmin(o["action_mask"])) for agent, o in obs.items()}
+
+    par = parallel_env()  # "raise" by default
+    actions = unavailable(par)
+    with pytest.raises(ValueError, match="agent_0.*not available"):
+        par.step(actions)
+    par, stay = parallel_env(invalid_action="stay"), parallel_env(invalid_action="stay")
+    actions = unavailable(par)
+    unavailable(stay)
+    moved, *_ = par.step(actions)
+    stayed, *_ = stay.step(dict.fromkeys(actions, STAY))
+    for agent, obs in moved.items():
+        np.testing.assert_array_equal(obs["observation"], stayed[agent]["observation"])
+    with pytest.raises(ValueError, match="invalid_action must be one of \\['raise', 'stay'\\]"):
+        parallel_env(invalid_action="ignore")
 
 
 def test_rgb_frame():
@@ -429,9 +473,23 @@ def test_rgb_frame():
     assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8 and frame.std() > 10
 
 
-def test_env_checks_on_the_team_view():
-    """RLlib 2.60 has no single-agent ``check_env``; it relies on gymnasium's API. Run gymnasium's
-    checks (its full ``check_env`` steps unmasked samples, which the team view rejects)."""
+@pytest.mark.parametrize("scenario", ["7a_7b", "2-5a_2-5b"])
+def test_rllib_env_check(scenario):
+    """RLlib 2.60's env checker (``check_multiagent_environments``, for ``MultiAgentEnv``) on the
+    PettingZoo view through RLlib's wrapper. It steps unmasked samples of the action spaces,
+    hence ``invalid_action="stay"``."""
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+    from ray.rllib.utils.pre_checks.env import check_multiagent_environments
+
+    check_multiagent_environments(
+        ParallelPettingZooEnv(parallel_env(scenario=scenario, invalid_action="stay"))
+    )
+
+
+def test_gymnasium_checks_on_the_team_view():
+    """The team view RLlib trains on is a ``gymnasium.Env``, for which RLlib has no checker of its
+    own: gymnasium's checks that step masked actions (its full ``check_env`` steps unmasked
+    samples, which the team view rejects by design)."""
     from gymnasium.utils import env_checker, passive_env_checker
 
     team = make_team_env({"scenario": "7a_7b"})
