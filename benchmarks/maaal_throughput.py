@@ -2,7 +2,13 @@
 
 Runs MAAAL with 1 and 2 EnvRunners on one scenario and, in the same run, the raw batched env
 (the same number of cities stepped with uniformly random valid actions, no policy), so sampling
-speed is reported as a fraction of what the env alone can do.
+speed is reported as a fraction of what the env alone can do. Three figures:
+
+* raw batched env: the env alone;
+* sampling only: one EnvRunner's ``sample()`` (policy forward passes, connectors, episode
+  bookkeeping), no learning;
+* training, 1 and 2 EnvRunners: whole ``train()`` iterations (sampling, then the tuned config's
+  two learner updates of 32 episodes), so sampled steps/s is bound by the learner there.
 
     python benchmarks/maaal_throughput.py --scenario 7a_7b --iterations 20
 """
@@ -33,8 +39,19 @@ def raw_env_steps_per_s(scenario: str, num_envs: int, steps: int = 300) -> float
     return steps * num_envs / (time.perf_counter() - start)
 
 
-def maaal_rates(scenario: str, num_env_runners: int, num_envs: int, iterations: int) -> tuple:
-    config = (
+def sampling_steps_per_s(scenario: str, num_envs: int, steps: int = 20_000) -> float:
+    """Env steps/s of one local EnvRunner sampling with exploration, nothing trained."""
+    algo = _config(scenario, 0, num_envs).build_algo()
+    algo.env_runner.sample(num_timesteps=2_000)  # warm-up
+    start = time.perf_counter()
+    episodes = algo.env_runner.sample(num_timesteps=steps)
+    elapsed = time.perf_counter() - start
+    algo.stop()
+    return sum(len(e) for e in episodes) / elapsed
+
+
+def _config(scenario: str, num_env_runners: int, num_envs: int) -> MAAALConfig:
+    return (
         MAAALConfig()
         .environment("maaal/city", env_config={"scenario": scenario})
         .env_runners(
@@ -48,7 +65,10 @@ def maaal_rates(scenario: str, num_env_runners: int, num_envs: int, iterations: 
         )
         .debugging(seed=0)
     )
-    algo = config.build_algo()
+
+
+def maaal_rates(scenario: str, num_env_runners: int, num_envs: int, iterations: int) -> tuple:
+    algo = _config(scenario, num_env_runners, num_envs).build_algo()
     for _ in range(3):  # warm-up: fill the replay, start learning
         algo.train()
     sampled0 = algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"))
@@ -79,6 +99,11 @@ def main() -> None:
     ray.init(include_dashboard=False)
     raw = raw_env_steps_per_s(args.scenario, args.num_envs)
     print(f"raw batched env ({args.num_envs} cities, random actions): {raw:10.0f} team-steps/s")
+    sampling = sampling_steps_per_s(args.scenario, args.num_envs)
+    print(
+        f"MAAAL sampling only, 1 EnvRunner: {sampling:8.0f} env steps/s "
+        f"({sampling / raw:5.1%} of raw)"
+    )
     for runners in (1, 2):
         sampled, trained = maaal_rates(args.scenario, runners, args.num_envs, args.iterations)
         print(
