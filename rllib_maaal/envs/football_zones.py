@@ -61,6 +61,7 @@ import py_trees
 from py_trees.common import ParallelPolicy
 
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf
+from rllib_maaal.envs.team import check_choice
 
 #: Half-length and half-width of the pitch in engine units.
 PITCH_X, PITCH_Y = 1.0, 0.42
@@ -141,9 +142,7 @@ class ZoneTree:
     """
 
     def __init__(self, tree: str = "10_subtasks") -> None:
-        if tree not in TREES:
-            raise ValueError(f"tree must be one of {TREES}, got {tree!r}")
-        self.name = tree
+        self.name = check_choice("tree", tree, TREES)
         self.zones = tuple(_part_zones(0, tree) + _part_zones(1, tree))
         self.names = tuple(zone.name for zone in self.zones)
         self.n_subtasks = len(self.zones)
@@ -223,8 +222,7 @@ class ZoneTree:
 
     def active(self, ball: np.ndarray, part: str) -> np.ndarray:
         """(B, 2) ball positions → (B, M) bool active subtasks, as the tree's tick gives them."""
-        if part not in PARTS:
-            raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+        check_choice("part", part, PARTS)
         x = ball[:, 0]
         back_on = {"back": True, "front": False, "full": x < 0.0}[part]
         bits = np.zeros((len(ball), 4), np.int64)

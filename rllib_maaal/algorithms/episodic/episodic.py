@@ -18,7 +18,6 @@ and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, ClassVar
 
@@ -39,6 +38,7 @@ from ray.rllib.utils.metrics import (
 
 from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
 from rllib_maaal.callbacks import TaskMetricsCallback
+from rllib_maaal.experiment import did_you_mean
 
 _POSITIVE_INTS = (
     "replay_capacity",
@@ -48,14 +48,22 @@ _POSITIVE_INTS = (
 )
 
 
+def check_positive_number(field: str, value: Any) -> None:
+    """A ``ValueError`` naming ``field`` unless ``value`` is a finite number above zero."""
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{field} must be a positive number; got {value!r}")
+
+
 class EpisodicConfig(AlgorithmConfig):
     """Replay, update and target-network knobs shared by our episodic algorithms.
 
     Subclasses set ``MODEL_DEFAULTS`` (their network sizes, the only ``model_config`` keys a user
-    may set) and may extend ``training``/``validate``.
+    may set) and ``CHOICES`` (knobs that take one of a few names), and may extend
+    ``training``/``validate``.
     """
 
     MODEL_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class)
@@ -132,9 +140,13 @@ class EpisodicConfig(AlgorithmConfig):
                 f"{prefix}.num_episodes_before_learning_starts must be a non-negative int; "
                 f"got {starts!r}"
             )
-        scale = self.reward_scale
-        if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"{prefix}.reward_scale must be a positive number; got {scale!r}")
+        check_positive_number(f"{prefix}.reward_scale", self.reward_scale)
+        for name, allowed in self.CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"{prefix}.{name} must be one of {', '.join(allowed)}; got {value!r}"
+                )
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"{prefix}.tau must lie in (0, 1]; got {self.tau!r}")
         self._check_model_config(prefix)
@@ -144,11 +156,9 @@ class EpisodicConfig(AlgorithmConfig):
         known = set(defaults) | set(self._model_config_auto_includes)
         unknown = sorted(set(self.model_config) - known)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], defaults, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ValueError(
-                f"unknown model_config key {unknown[0]!r}{hint}; {prefix.removesuffix('Config')}'s "
-                f"keys are {', '.join(defaults)}"
+                f"unknown model_config key {unknown[0]!r}{did_you_mean(unknown[0], defaults)}; "
+                f"{prefix.removesuffix('Config')}'s keys are {', '.join(defaults)}"
             )
 
 

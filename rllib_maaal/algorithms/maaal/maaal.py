@@ -57,6 +57,7 @@ class MAAALConfig(EpisodicConfig):
     """
 
     MODEL_DEFAULTS = MODEL_DEFAULTS
+    CHOICES = CHOICES
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or MAAAL)
@@ -157,12 +158,6 @@ class MAAALConfig(EpisodicConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(
-                    f"MAAALConfig.{name} must be one of {', '.join(allowed)}; got {value!r}"
-                )
         if self.allocation_solver == "capacity" and self.subtask_capacity is None:
             raise ValueError(
                 "MAAALConfig.subtask_capacity must be set (an int or one int per subtask) when "

@@ -35,10 +35,14 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_maaal.algorithms.episodic.episode_replay import Episode
-from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
+from rllib_maaal.algorithms.episodic.episodic import (
+    EpisodicAlgorithm,
+    EpisodicConfig,
+    check_positive_number,
+)
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
 
-TD_LOSSES = ("mse", "huber")
+CHOICES: dict[str, tuple[str, ...]] = {"td_loss": ("mse", "huber")}
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64}
 OPTION_METRICS = "options"
 
@@ -50,6 +54,7 @@ class OptionCriticConfig(EpisodicConfig):
     """
 
     MODEL_DEFAULTS = MODEL_DEFAULTS
+    CHOICES = CHOICES
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or OptionCritic)
@@ -157,22 +162,13 @@ class OptionCriticConfig(EpisodicConfig):
     def validate(self) -> None:
         super().validate()
         check_schedule("OptionCriticConfig.epsilon_option", self.epsilon_option)
-        if self.td_loss not in TD_LOSSES:
-            raise ValueError(
-                f"OptionCriticConfig.td_loss must be one of {', '.join(TD_LOSSES)}; "
-                f"got {self.td_loss!r}"
-            )
         for name in ("allow_self_pairing", "greedy_messages", "normalize_advantages"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"OptionCriticConfig.{name} must be True or False; got {getattr(self, name)!r}"
                 )
         for name in ("temperature", "actor_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
-                raise ValueError(
-                    f"OptionCriticConfig.{name} must be a positive number; got {value!r}"
-                )
+            check_positive_number(f"OptionCriticConfig.{name}", getattr(self, name))
         beta = self.entropy_coeff
         if not isinstance(beta, int | float) or not np.isfinite(beta) or beta < 0:
             raise ValueError(

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -69,13 +70,9 @@ def toy_episodes(n: int, seed: int = 0) -> list[dict]:
     return episodes
 
 
-def to_torch(batch: dict) -> dict:
-    return {k: to_torch(v) if isinstance(v, dict) else torch.as_tensor(v) for k, v in batch.items()}
-
-
 @pytest.fixture
 def toy_batch() -> dict:
     replay = EpisodeReplay(capacity=16, seed=0)
     for episode in toy_episodes(8):
         replay.add_episode(episode)
-    return to_torch(replay.sample(8))
+    return convert_to_torch_tensor(replay.sample(8))

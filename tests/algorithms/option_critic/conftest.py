@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
 from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
 from rllib_maaal.algorithms.option_critic import OptionCriticConfig
@@ -63,13 +64,9 @@ def intern_episodes(n: int, cfg: InternConfig = SMALL, seed: int = 0) -> list[di
     ]
 
 
-def to_torch(batch: dict) -> dict:
-    return {k: to_torch(v) if isinstance(v, dict) else torch.as_tensor(v) for k, v in batch.items()}
-
-
 @pytest.fixture
 def intern_batch() -> dict:
     replay = EpisodeReplay(capacity=8, seed=0)
     for episode in intern_episodes(4):
         replay.add_episode(episode)
-    return to_torch(replay.sample(4))
+    return convert_to_torch_tensor(replay.sample(4))
