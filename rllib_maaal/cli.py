@@ -9,38 +9,34 @@ starts; a bad input prints one line and exits with status 2 (``--verbose`` adds 
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
+import json
+import logging
 import os
+import shlex
+import signal
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rllib_maaal import curves
-from rllib_maaal.curves import DEFAULT_METRICS, DEFAULT_X
+# Only light modules here: ``rllib --help`` must answer without importing Ray (seconds).
 from rllib_maaal.experiment import (
-    DEFAULT_METRIC,
     Experiment,
     ExperimentError,
-    algorithm_class,
     apply_overrides,
     build_experiments,
-    did_you_mean,
     inline_spec,
     load_file,
-    tuner_parts,
 )
+from rllib_maaal.validation import did_you_mean
 
-#: Columns of the progress table printed while training.
-PROGRESS_COLUMNS: dict[str, str] = {
-    "training_iteration": "iter",
-    DEFAULT_METRIC: "return",
-    "env_runners/episode_len_mean": "length",
-    "num_env_steps_sampled_lifetime": "env steps",
-    "time_total_s": "time (s)",
-}
+#: Exit statuses of ``rllib train`` (shells report 128 + the signal number for signals).
+EXIT_OK, EXIT_TRIAL_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 #: A function of one finished episode → numeric task metrics (e.g. ``{"success": 1.0}``).
 EpisodeMetricFn = Callable[[Any], dict[str, float]]
@@ -82,9 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--algo", "--run", dest="algo", help="algorithm, e.g. PPO or MAAAL")
     train.add_argument("--env", help="environment: maaal/<task>, a gymnasium id, ...")
     train.add_argument(
-        "--stop", help="stopping criteria as JSON, e.g. '{\"training_iteration\": 5}'"
+        "--stop",
+        help="stopping criteria as JSON, e.g. '{\"training_iteration\": 5}' (with --file: "
+        "replaces every experiment's)",
     )
-    train.add_argument("--config", help="RLlib config dict as JSON, e.g. '{\"lr\": 0.001}'")
+    train.add_argument(
+        "--config",
+        help="RLlib config dict as JSON, e.g. '{\"lr\": 0.001}' (with --file: updates every "
+        "experiment's)",
+    )
     train.add_argument("--name", help="experiment name for the inline form (default ALGO_ENV)")
     train.add_argument(
         "--experiment",
@@ -109,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a field of every experiment, e.g. --set config.lr=0.001 (YAML value)",
     )
     train.add_argument("overrides", nargs="*", metavar="KEY.PATH=VALUE", help="as --set")
+    train.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds between progress lines when the output is not a terminal (default 30)",
+    )
     _add_common(train)
     train.set_defaults(func=train_command)
 
@@ -133,10 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         "-m",
         action="append",
-        help="a result metric (nested keys joined by /), one panel each (default: "
-        f"{', '.join(DEFAULT_METRICS)})",
+        help="a result metric (nested keys joined by /), one panel each (default: the greedy "
+        "evaluation return where a trial logs it, then the exploring return)",
     )
-    plot.add_argument("--x", default=DEFAULT_X, help=f"the x axis metric (default {DEFAULT_X})")
+    plot.add_argument(
+        "--x",
+        default="num_env_steps_sampled_lifetime",
+        help="the x axis metric (default env steps)",
+    )
+    plot.add_argument(
+        "--smooth",
+        type=int,
+        default=5,
+        metavar="N",
+        help="moving-average window in results (default 5; 1: raw only); the raw curve is faint",
+    )
     plot.add_argument("--out", "-o", default="curves.png", help="image file (default curves.png)")
     plot.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     plot.set_defaults(func=plot_command)
@@ -165,13 +185,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(f"rllib: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+
+
+def _file_specs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The experiments of ``--file``, with ``--stop``/``--config`` applied as overrides."""
+    for flag, value in (("--env", args.env), ("--name", args.name)):
+        if value is not None:
+            raise ExperimentError(
+                f"{flag} names the inline experiment (--algo); with --file, set it in the file "
+                f"or with --set (e.g. --set env=...)"
+            )
+    specs = load_file(args.file)
+    for key, text in (("stop", args.stop), ("config", args.config)):
+        if text is None:
+            continue
+        (inline,) = inline_spec("x", None, **{"stop": None, "config": None, key: text}).values()
+        for spec in specs.values():
+            # --stop replaces the file's criteria; --config updates its config keys.
+            spec[key] = inline[key] if key == "stop" else {**(spec.get(key) or {}), **inline[key]}
+    return specs
 
 
 def train_command(args: argparse.Namespace) -> int:
-    """``rllib train``: validate every experiment, then run them in order; 1 if a trial failed."""
+    """``rllib train``: validate every experiment, then run them in order.
+
+    Returns 0 when every trial finished, 1 if one failed, 130 after Ctrl-C and 143 after
+    SIGTERM (both stop the whole file; the summary says how to resume).
+    """
     if args.file:
-        specs = load_file(args.file)
+        specs = _file_specs(args)
     else:
         specs = inline_spec(args.algo, args.env, args.stop, args.config, args.name)
     if args.experiment:
@@ -185,7 +228,11 @@ def train_command(args: argparse.Namespace) -> int:
             )
         specs = {name: specs[name] for name in specs if name in args.experiment}
     apply_overrides(specs, [*args.set, *args.overrides])
+    _quiet(args.verbose)
+    from rllib_maaal.experiment import tuner_parts, validate_search_space
+
     experiments = build_experiments(specs, args.storage_path, args.num_samples)
+    needs = {exp.name: trial_resources(exp, validate_search_space(exp)) for exp in experiments}
     prepared = [(exp, tuner_parts(exp)) for exp in experiments]
     if args.resume:
         from ray.tune import Tuner
@@ -193,25 +240,81 @@ def train_command(args: argparse.Namespace) -> int:
         for exp in experiments:
             if not Tuner.can_restore(str(exp.path)):
                 raise ExperimentError(f"--resume: no experiment to resume in {exp.path}")
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address is None:  # a local instance gets this machine's CPUs and GPUs, no more
+        local = local_resources()
+        for exp in experiments:
+            check_resources(exp, needs[exp.name], local, strict=True)
+    else:
+        _check_reachable(address)
 
-    # Tune's table reporter, whose columns we choose (the default output picks its own).
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    with _ray(args.address) as started_locally:
-        if not args.resume:
+    with _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
+        if not started_locally:
+            import ray
+
             for exp in experiments:
-                check_resources(exp, strict=started_locally)
+                check_resources(exp, needs[exp.name], ray.cluster_resources(), strict=False)
         failures = 0
         for exp, parts in prepared:
-            results = _tuner(exp, parts, args.resume, args.verbose).fit()
+            results = _tuner(exp, parts, args).fit()
             failures += report(exp, results)
-    return 1 if failures else 0
+            if stopped:
+                print(f"\n{stopped[0]}: stopped. Resume with:\n  {resume_command(args)}")
+                return EXIT_INTERRUPTED if stopped[0] == "SIGINT" else EXIT_TERMINATED
+    return EXIT_TRIAL_FAILED if failures else EXIT_OK
 
 
-def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool, verbose: bool) -> Any:
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that resumes this run (``--resume`` added once)."""
+    argv = [a for a in sys.argv[1:] if a != "--resume"] if sys.argv[1:] else ["train"]
+    if not argv or argv[0] != "train":
+        argv = ["train", "--file", args.file] if args.file else ["train"]
+    return shlex.join(["rllib", *argv, "--resume"])
+
+
+def _quiet(verbose: bool) -> None:
+    """Hide Ray's start-up, deprecation and info noise from the terminal (``--verbose`` keeps
+    it): what a user reads is the progress lines and the summary."""
+    if verbose:
+        return
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("ray", "ray.rllib", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[list[str]]:
+    """Turn the first SIGINT or SIGTERM into Tune's graceful stop (the experiment state is
+    saved, trials are stopped) for the whole file; a second one stops at once. Yields a list
+    that holds the signal's name once one arrived."""
+    stopped: list[str] = []
+    # Tune's own SIGINT handler would end only the experiment in flight, and it cannot see
+    # SIGTERM; SIGUSR1 is the graceful stop it listens to.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+
+    def handler(signum: int, frame: Any) -> None:
+        if stopped:
+            raise KeyboardInterrupt
+        stopped.append(signal.Signals(signum).name)
+        print(f"\n{stopped[0]}: stopping after the current iterations (again: at once)")
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> Any:
     from ray import tune
 
+    from rllib_maaal.experiment import algorithm_class
+    from rllib_maaal.progress import ProgressCallback
+
     trainable = algorithm_class(exp.run)
-    if resume:
+    if args.resume:
         return tune.Tuner.restore(
             str(exp.path), trainable, resume_unfinished=True, resume_errored=True
         )
@@ -224,11 +327,9 @@ def _tuner(exp: Experiment, parts: dict[str, Any], resume: bool, verbose: bool) 
             storage_path=exp.storage_path,
             stop=exp.stop,
             checkpoint_config=parts["checkpoint_config"],
-            # Tune's verbosity 1 prints the status table; 3 adds every result dict.
-            verbose=3 if verbose else 1,
-            progress_reporter=tune.CLIReporter(
-                metric_columns=PROGRESS_COLUMNS, max_report_frequency=10
-            ),
+            # Our progress lines replace Tune's table; --verbose adds Tune's result dicts.
+            verbose=3 if args.verbose else 0,
+            callbacks=[ProgressCallback(exp.stop, interval=args.progress_interval)],
         ),
     )
 
@@ -237,14 +338,18 @@ class _ray:
     """Context: join ``address`` (or ``RAY_ADDRESS``) or start a local Ray instance; shuts down
     only what it started."""
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, verbose: bool = False) -> None:
         self.address = address
+        self.verbose = verbose
         self.started = False
 
     def __enter__(self) -> bool:
         """Whether this started a local instance (which cannot grow, unlike a cluster)."""
         import ray
 
+        import rllib_maaal
+
+        rllib_maaal.register()
         # Without an address, ray.init() would join whichever cluster `ray start` last left on
         # this machine; "local" starts our own, as documented. RAY_ADDRESS still wins.
         address = self.address or os.environ.get("RAY_ADDRESS") or "local"
@@ -252,7 +357,12 @@ class _ray:
         if ray.is_initialized():
             return False
         try:
-            ray.init(address=address)
+            ray.init(
+                address=address,
+                logging_level=logging.INFO if self.verbose else logging.ERROR,
+                log_to_driver=self.verbose,
+                include_dashboard=False if address == "local" else None,
+            )
         except ConnectionError as err:
             raise ExperimentError(
                 f"cannot connect to the Ray cluster at {self.address}: {err} (a cluster "
@@ -279,76 +389,109 @@ def _check_reachable(address: str) -> None:
         raise ExperimentError(f"cannot reach a Ray cluster at {address}: {err}") from err
 
 
-def check_resources(exp: Experiment, strict: bool) -> None:
+def trial_resources(exp: Experiment, configs: Sequence[Any]) -> dict[str, float]:
+    """The largest CPU/GPU request of one trial over the points of ``exp``'s search space."""
+    from rllib_maaal.experiment import algorithm_class
+
+    algo_cls = algorithm_class(exp.run)
+    needed: dict[str, float] = {}
+    for config in configs:
+        request = algo_cls.default_resource_request(config).required_resources
+        for key, value in request.items():
+            if key in ("CPU", "GPU"):
+                needed[key] = max(needed.get(key, 0.0), float(value))
+    return needed
+
+
+def local_resources() -> dict[str, float]:
+    """The CPUs and GPUs a local Ray instance would get on this machine."""
+    from ray._private.utils import get_num_cpus
+
+    gpus = 0
+    with contextlib.suppress(Exception):
+        from ray._private.accelerators import NvidiaGPUAcceleratorManager
+
+        gpus = NvidiaGPUAcceleratorManager.get_current_node_num_accelerators()
+    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
+
+
+def check_resources(
+    exp: Experiment, needed: dict[str, float], available: dict[str, float], strict: bool
+) -> None:
     """A trial that needs more CPUs/GPUs than Ray has would wait forever as PENDING: say so.
 
     PPO, for one, asks for 1 + ``num_env_runners`` (default 2) CPUs. ``strict`` (a local
     instance, which cannot grow) makes it an error; on a cluster, which may autoscale, a warning.
+    Trials that fit one at a time but not all at once simply run one after another.
     """
-    import ray
-
-    try:  # Search spaces in resource settings leave the request unknown until trials exist.
-        request = algorithm_class(exp.run).default_resource_request(exp.config)
-        needed = request.required_resources
-    except Exception:
-        return
-    available = ray.cluster_resources()
     short = {k: v for k, v in needed.items() if v > available.get(k, 0.0)}
     if not short:
         return
     message = (
         f"experiment {exp.name!r}: a trial needs {short} but Ray has "
         f"{ {k: available.get(k, 0.0) for k in short} }; lower num_env_runners / num_learners "
-        "(or their per-runner resources)"
+        "(or their per-runner resources), e.g. --set config.num_env_runners=1"
     )
     if strict:
         raise ExperimentError(message)
     print(f"rllib: warning: {message}", file=sys.stderr)
 
 
-def metric(metrics: dict[str, Any], path: str) -> float | None:
-    """The value at ``a/b/c`` in nested result metrics; None when absent or NaN."""
-    value: Any = metrics
-    for key in path.split("/"):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    if not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
-
-
 def report(exp: Experiment, results: Any) -> int:
-    """Print where results and checkpoints are and the best trial; returns the failed count."""
-    print(f"\n=== {exp.name}: {len(results)} trial(s); results in {exp.path}")
-    best, best_value, failures = None, -math.inf, 0
+    """Print where results and checkpoints are, each trial's last and best (maximum) value of
+    its ranked metric, and the best trial; returns the number of failed trials."""
+    from rllib_maaal.progress import home, lookup, ranked_metric
+
+    print(f"\n=== {exp.name}: {len(results)} trial(s); results in {home(exp.path)}")
+    best, best_value, best_metric, failures = None, -float("inf"), None, 0
     for result in results:
         trial = Path(result.path).name
         if result.error is not None:
             failures += 1
             first = str(result.error).strip().splitlines()[-1]
-            print(f"  {trial}: FAILED ({first}); see {Path(result.path) / 'error.txt'}")
+            print(f"  {trial}: FAILED ({first}); see {home(Path(result.path) / 'error.txt')}")
             continue
-        value = metric(result.metrics, DEFAULT_METRIC)
+        history = _history(result)
+        name = ranked_metric(result.metrics, history)
+        values = [v for v in (lookup(row, name) for row in history) if v is not None]
         iteration = result.metrics.get("training_iteration")
-        checkpoint = result.checkpoint.path if result.checkpoint else "no checkpoint"
-        shown = "n/a" if value is None else f"{value:.4g}"
-        print(f"  {trial}: iter {iteration}, {DEFAULT_METRIC} {shown}, checkpoint {checkpoint}")
-        if value is not None and value > best_value:
-            best, best_value = result, value
+        steps = lookup(result.metrics, "num_env_steps_sampled_lifetime")
+        checkpoint = home(result.checkpoint.path) if result.checkpoint else "no checkpoint"
+        shown = f"last {values[-1]:.4g}, best {max(values):.4g}" if values else "n/a"
+        steps_text = f", {steps:,.0f} env steps" if steps is not None else ""
+        print(f"  {trial}: iter {iteration}{steps_text}, {name} {shown}; checkpoint {checkpoint}")
+        if values and max(values) > best_value:
+            best, best_value, best_metric = result, max(values), name
     if best is not None:
-        print(f"best {DEFAULT_METRIC}: {best_value:.4g} ({Path(best.path).name})")
+        print(
+            f"best trial (highest {best_metric} reached): {Path(best.path).name}, {best_value:.4g}"
+        )
         if best.checkpoint:
-            print(f"best checkpoint: {best.checkpoint.path}")
+            print(f"best trial's checkpoint: {home(best.checkpoint.path)}")
     return failures
+
+
+def _history(result: Any) -> list[dict[str, Any]]:
+    """Every result a trial reported (its ``result.json``), nested as Tune wrote them."""
+    path = Path(result.path) / "result.json"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                rows.append(json.loads(line))
+    return rows or [result.metrics]
 
 
 def plot_command(args: argparse.Namespace) -> int:
     """``rllib plot``: learning curves of Tune trials to an image, last/best values printed."""
-    metrics = args.metric or list(DEFAULT_METRICS)
-    found = curves.load_curves(curves.trial_dirs(args.results), metrics, args.x)
+    from rllib_maaal import curves
+
+    found, metrics = curves.load_curves(
+        curves.trial_dirs(args.results), args.metric, args.x, smooth=args.smooth
+    )
     print("\n".join(curves.summary(found, metrics)))
-    print(f"curves: {curves.plot(found, metrics, Path(args.out), args.x)}")
+    budget = curves.stop_budget(args.results, args.x)
+    print(f"curves: {curves.plot(found, metrics, Path(args.out), args.x, budget=budget)}")
     return 0
 
 

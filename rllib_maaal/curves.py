@@ -33,6 +33,7 @@ class Curve:
 
     label: str
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    window: int = 1  # moving-average window of the drawn line
 
 
 def trial_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -71,19 +72,44 @@ def _results(trial: Path) -> list[dict[str, float]]:
     return rows
 
 
-def load_curves(dirs: Sequence[Path], metrics: Sequence[str], x: str = DEFAULT_X) -> list[Curve]:
-    """One :class:`Curve` per trial directory. A metric no trial logged is an error that lists
-    the logged metrics closest to it (a typo, or evaluation not switched on)."""
+def default_metrics(rows: Sequence[Sequence[dict[str, float]]]) -> list[str]:
+    """The greedy evaluation return where any trial logged it, then the exploring return."""
+    logged = {key for trial in rows for row in trial for key in row}
+    return [m for m in DEFAULT_METRICS if m in logged] or [DEFAULT_METRICS[-1]]
+
+
+def smoothed(ys: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (the first points average fewer)."""
+    if window <= 1 or len(ys) < 2:
+        return ys
+    cumulative = np.cumsum(np.insert(np.asarray(ys, float), 0, 0.0))
+    end = np.arange(1, len(ys) + 1)
+    begin = np.maximum(end - window, 0)
+    return (cumulative[end] - cumulative[begin]) / (end - begin)
+
+
+def load_curves(
+    dirs: Sequence[Path],
+    metrics: Sequence[str] | None = None,
+    x: str = DEFAULT_X,
+    smooth: int = 1,
+) -> tuple[list[Curve], list[str]]:
+    """One :class:`Curve` per trial directory, and the metrics drawn (``metrics``, or
+    :func:`default_metrics`). A metric no trial logged is an error that lists the logged
+    metrics closest to it (a typo, or evaluation not switched on)."""
+    if smooth < 1:
+        raise ExperimentError(f"--smooth must be an int >= 1; got {smooth}")
     per_experiment: dict[Path, int] = {}
     for d in dirs:
         per_experiment[d.parent] = per_experiment.get(d.parent, 0) + 1
+    all_rows = [_results(d) for d in dirs]
+    metrics = list(metrics) if metrics else default_metrics(all_rows)
     curves, columns = [], set()
-    for d in dirs:
-        rows = _results(d)
+    for d, rows in zip(dirs, all_rows, strict=True):
         for row in rows:
             columns |= row.keys()
         label = d.parent.name if per_experiment[d.parent] == 1 else f"{d.parent.name}/{d.name}"
-        curve = Curve(label)
+        curve = Curve(label, window=smooth)
         for name in metrics:
             pairs = np.array([(r[x], r[name]) for r in rows if x in r and name in r])
             pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
@@ -95,11 +121,50 @@ def load_curves(dirs: Sequence[Path], metrics: Sequence[str], x: str = DEFAULT_X
             near = difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.5)
             hint = f"; closest logged metrics: {', '.join(near)}" if near else ""
             raise ExperimentError(f"no trial logged {name!r}{hint}")
-    return curves
+    return curves, metrics
+
+
+def stop_budget(paths: Iterable[str | Path], x: str = DEFAULT_X) -> float | None:
+    """The largest stop criterion on ``x`` among the experiments under ``paths`` (from Tune's
+    saved experiment state), to span the x axis to the budget; None when not recorded."""
+    budget = None
+    for path in paths:
+        root = Path(path).expanduser()
+        states = sorted(root.glob("experiment_state-*.json")) + sorted(
+            root.parent.glob("experiment_state-*.json")
+        )
+        for state in states[-1:] if states else []:
+            for value in _stop_values(state.read_text(), x):
+                budget = value if budget is None else max(budget, value)
+    return budget
+
+
+def _stop_values(text: str, x: str) -> list[float]:
+    """The ``x`` entries of every trial's ``stopping_criterion`` in an experiment state file."""
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    values = []
+    for entry in state.get("trial_data", []):
+        metadata = entry[0] if isinstance(entry, list) else entry
+        try:
+            trial = json.loads(metadata) if isinstance(metadata, str) else metadata
+            value = (
+                json.loads(trial["stopping_criterion"])
+                if isinstance(trial["stopping_criterion"], str)
+                else trial["stopping_criterion"]
+            )
+            if x in value:
+                values.append(float(value[x]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return values
 
 
 def summary(curves: Sequence[Curve], metrics: Sequence[str]) -> list[str]:
-    """Lines ``label  metric  last (at x)  best`` for every curve and metric it has."""
+    """Lines ``label  metric  last (at x)  best`` for every curve and metric it has; best is the
+    maximum over the run (as in ``rllib train``'s summary), of the raw values."""
     lines = []
     width = max(len(c.label) for c in curves)
     for name in metrics:
@@ -114,8 +179,15 @@ def summary(curves: Sequence[Curve], metrics: Sequence[str]) -> list[str]:
     return lines
 
 
-def plot(curves: Sequence[Curve], metrics: Sequence[str], out: Path, x: str = DEFAULT_X) -> Path:
-    """Save one panel per metric, one line per curve, to ``out`` (format from its suffix)."""
+def plot(
+    curves: Sequence[Curve],
+    metrics: Sequence[str],
+    out: Path,
+    x: str = DEFAULT_X,
+    budget: float | None = None,
+) -> Path:
+    """Save one panel per metric, one line per curve (smoothed; the raw values faint behind),
+    to ``out`` (format from its suffix); the x axis spans the stop ``budget`` when given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,13 +196,23 @@ def plot(curves: Sequence[Curve], metrics: Sequence[str], out: Path, x: str = DE
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False, layout="constrained"
     )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[0], metrics, strict=True):
-        for c in curves:
-            if name in c.series:
-                ax.plot(*c.series[name], label=c.label, linewidth=1.6)
-        ax.set(title=name, xlabel=x)
+        for k, c in enumerate(curves):
+            if name not in c.series:
+                continue
+            xs, ys = c.series[name]
+            color = colors[k % len(colors)]
+            if c.window > 1:
+                ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1.0)
+            ax.plot(xs, smoothed(ys, c.window), color=color, label=c.label, linewidth=1.8)
+        if budget is not None:
+            ax.set_xlim(0, budget)
+        title = name if curves[0].window <= 1 else f"{name} (moving average of {curves[0].window})"
+        ax.set(title=title, xlabel=x)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)

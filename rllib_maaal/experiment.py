@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import importlib.util
 import re
 from collections.abc import Iterable
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rllib_maaal.validation import check_bool, check_mapping, check_number, did_you_mean
 
 #: Keys an experiment may have, and what each is for.
 EXPERIMENT_KEYS: dict[str, str] = {
@@ -273,11 +274,6 @@ def _typed_section(spec: dict[str, Any], key: str, where: str) -> dict[str, Any]
     return dict(section)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def known_algorithms() -> list[str]:
     """Names ``run:`` accepts: RLlib's built-in algorithms and ours."""
     from ray.rllib.algorithms.registry import ALGORITHMS as RLLIB_ALGORITHMS
@@ -359,8 +355,13 @@ def config_keys(algo_cls: type) -> set[str]:
 
 def validate_config_keys(config: dict[str, Any], algo_cls: type, where: str) -> None:
     """Every config key must be one the algorithm's default config knows (typos fail early)."""
-    allowed = config_keys(algo_cls)
+    allowed = config_keys(algo_cls) | {"model_config"}
     for key in config:
+        if key == "model" and config[key]:
+            raise ExperimentError(
+                f"{where}: config key 'model' is the old API stack's and is ignored; set network "
+                "sizes with model_config (e.g. model_config: {hidden: 128})"
+            )
         if key not in allowed:
             raise ExperimentError(
                 f"{where}: unknown config key {key!r} for {algo_cls.__name__}"
@@ -384,14 +385,130 @@ def validate_stop(stop: dict[str, Any], where: str) -> dict[str, Any]:
     return checked
 
 
-def to_search_space(value: Any) -> Any:
+#: Types and ranges of RLlib's common config keys, as ``check_number`` bounds. RLlib's own
+#: ``validate()`` checks few of them: a bad value would fail (or train silently wrong) in a trial.
+RLLIB_NUMBERS: dict[str, dict[str, Any]] = {
+    "gamma": {"low": 0, "high": 1, "low_open": True},
+    "lr": {"low": 0, "low_open": True},
+    "lambda": {"low": 0, "high": 1},
+    "lambda_": {"low": 0, "high": 1},
+    "num_env_runners": {"low": 0, "integer": True},
+    "num_envs_per_env_runner": {"low": 1, "integer": True},
+    "num_learners": {"low": 0, "integer": True},
+    "num_gpus_per_learner": {"low": 0},
+    "num_cpus_per_learner": {"low": 0, "low_open": True, "allow": ("auto",)},
+    "num_cpus_per_env_runner": {"low": 0, "low_open": True},
+    "num_gpus_per_env_runner": {"low": 0},
+    "num_cpus_for_main_process": {"low": 0},
+    "rollout_fragment_length": {"low": 1, "integer": True, "allow": ("auto",)},
+    "train_batch_size_per_learner": {"low": 1, "integer": True, "allow": (None,)},
+    "train_batch_size": {"low": 1, "integer": True},
+    "minibatch_size": {"low": 1, "integer": True, "allow": (None,)},
+    "num_epochs": {"low": 1, "integer": True},
+    "grad_clip": {"low": 0, "low_open": True, "allow": (None,)},
+    "seed": {"integer": True, "allow": (None,)},
+    "evaluation_interval": {"low": 0, "integer": True, "allow": (None,)},
+    "evaluation_num_env_runners": {"low": 0, "integer": True},
+    "evaluation_duration": {"low": 1, "integer": True, "allow": ("auto",)},
+    "max_requests_in_flight_per_env_runner": {"low": 1, "integer": True},
+}
+RLLIB_BOOLS: tuple[str, ...] = (
+    "explore",
+    "evaluation_parallel_to_training",
+    "restart_failed_env_runners",
+    "double_q",
+)
+RLLIB_MAPPINGS: tuple[str, ...] = ("env_config", "model_config", "evaluation_config")
+
+
+def check_config_values(config: dict[str, Any]) -> None:
+    """Types and ranges of the config keys in :data:`RLLIB_NUMBERS` and friends."""
+    for key, value in config.items():
+        if key in RLLIB_NUMBERS:
+            if key == "lr" and isinstance(value, list):  # RLlib's [[timestep, lr], ...] schedule
+                for entry in value:
+                    if not isinstance(entry, list | tuple) or len(entry) != 2:
+                        raise ValueError(
+                            f"lr schedule entries must be [timestep, lr]; got {entry!r}"
+                        )
+                    check_number("lr", entry[1], **RLLIB_NUMBERS["lr"])
+                continue
+            check_number(key, value, **RLLIB_NUMBERS[key])
+        elif key in RLLIB_BOOLS:
+            check_bool(key, value)
+        elif key in RLLIB_MAPPINGS and value is not None:
+            check_mapping(key, value)
+
+
+def search_points(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every grid point of ``config``'s search space, with one sample of each random domain."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = to_search_space(config)
+    return [resolved for _, resolved in generate_variants(space)]
+
+
+def algorithm_config(algo_cls: type, point: dict[str, Any]) -> Any:
+    """The ``AlgorithmConfig`` of one resolved config dict (``model_config`` included)."""
+    point = dict(point)
+    model_config = point.pop("model_config", None)
+    config = algo_cls.get_default_config().update_from_dict(point)
+    if model_config is not None:
+        config.rl_module(model_config=model_config)
+    return config
+
+
+def validate_point(exp: Experiment, point: dict[str, Any], where: str) -> Any:
+    """Everything a trial would check after Ray starts, now: value types and ranges, the env's
+    config (by the env's own checker), RLlib's and our ``validate()``, and for our tasks the
+    RLModule built on the env's spaces. Returns the ``AlgorithmConfig``."""
+    from rllib_maaal.envs import TASKS, check_env_config
+
+    try:
+        check_config_values(point)
+        spaces = None
+        if exp.env in TASKS:
+            spaces = check_env_config(exp.env, point.get("env_config") or {})
+        config = algorithm_config(algorithm_class(exp.run), point)
+        config.validate()
+        if spaces is not None and hasattr(config, "MODEL_DEFAULTS"):
+            spec = config.get_default_rl_module_spec()
+            spec.observation_space, spec.action_space = spaces
+            spec.model_config = config.model_config
+            spec.build()
+    except ExperimentError:
+        raise
+    except Exception as err:  # RLlib raises ValueError, TypeError, AttributeError, ...
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ExperimentError(f"{where}: {first}") from err
+    return config
+
+
+def validate_search_space(exp: Experiment) -> list[Any]:
+    """:func:`validate_point` for every point of ``exp``'s search space; the configs."""
+    where = f"experiment {exp.name!r}"
+    points = search_points(exp.config)
+    configs = []
+    for i, point in enumerate(points):
+        label = f"{where}, search point {i + 1} of {len(points)}" if len(points) > 1 else where
+        configs.append(validate_point(exp, point, label))
+    return configs
+
+
+def to_search_space(value: Any, path: str = "config") -> Any:
     """Turn YAML search spaces (``{uniform: [0, 1]}``) into Tune's (``tune.uniform(0, 1)``)."""
     if isinstance(value, list):
-        return [to_search_space(v) for v in value]
+        return [to_search_space(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         ((kind, args),) = value.items()
+        if kind == "grid_search":
+            if not isinstance(args, list) or not args:
+                raise ExperimentError(
+                    f"{path}: grid_search must be a non-empty list of values; got {args!r}"
+                )
+            return {kind: [to_search_space(v, path) for v in args]}
         if kind in SEARCH_SPACES:
             from ray import tune
 
@@ -402,7 +519,7 @@ def to_search_space(value: Any) -> Any:
                 )
             except (TypeError, ValueError) as err:
                 raise ExperimentError(f"bad search space {{{kind}: {args!r}}}: {err}") from err
-    return {k: to_search_space(v) for k, v in value.items()}
+    return {k: to_search_space(v, f"{path}.{k}") for k, v in value.items()}
 
 
 def _positional(kind: str, args: Any) -> list[Any]:
@@ -419,6 +536,8 @@ def tuner_parts(exp: Experiment) -> dict[str, Any]:
     from ray import tune
 
     param_space = to_search_space(exp.config)
+    if "model_config" in param_space:  # AlgorithmConfig.update_from_dict's name for it
+        param_space["_model_config"] = param_space.pop("model_config")
     metric, mode = DEFAULT_METRIC, "max"
     search_alg = scheduler = None
     for section in (exp.search_alg, exp.scheduler):

@@ -31,6 +31,24 @@ def env_creator(name: str) -> Callable[[dict[str, Any]], Any]:
     return create
 
 
+#: Registered name → "module:function" checking an env_config before anything is built (see
+#: :func:`check_env_config`).
+CHECKERS: dict[str, str] = {
+    name: f"{path.split(':')[0]}:check_env_config" for name, path in TASKS.items()
+}
+
+
+def check_env_config(name: str, config: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Check ``config`` for task ``name`` as the env will, without starting a simulation engine.
+
+    Returns the single team view's (observation space, action space) where they come cheaply
+    (city, intern), else None. A bad value raises a ``ValueError`` naming the key; a missing
+    optional engine raises an ``ImportError`` saying how to install it.
+    """
+    module_name, func_name = CHECKERS[name].split(":")
+    return getattr(importlib.import_module(module_name), func_name)(dict(config))
+
+
 def register_envs() -> None:
     """Register every task with Tune's registry, so ``env: maaal/...`` works from YAML."""
     from ray.tune.registry import register_env

@@ -675,6 +675,13 @@ def make_team_env(config: dict[str, Any] | None = None) -> gym.Env | gym.vector.
     return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
 
 
+def check_env_config(config: dict[str, Any]) -> tuple[spaces.Space, spaces.Space]:
+    """Validate a ``maaal/city`` env_config; the team view's observation and action spaces."""
+    config = {k: v for k, v in config.items() if k != "num_envs"}
+    core = _core_from_config(config, 1)
+    return core.single_observation_space, core.single_action_space
+
+
 # --- PettingZoo ------------------------------------------------------------------------------
 class CityParallelEnv(ParallelEnv):
     """One city with PettingZoo's parallel API.

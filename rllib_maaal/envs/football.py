@@ -674,6 +674,16 @@ class FootballTeamEnv(SingleTeamEnv):
         self.core.close()
 
 
+def check_env_config(config: dict[str, Any]) -> None:
+    """Validate a ``maaal/football`` env_config without starting an engine (no spaces: the
+    team view reads them from a running match)."""
+    config = dict(config)
+    num_envs = config.pop("num_envs", None)
+    if num_envs is not None and (not isinstance(num_envs, int | np.integer) or num_envs < 1):
+        raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+    _validated(config)
+
+
 def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
     """The team view: one match, or with ``num_envs`` a vector env of that many matches.
 
@@ -685,11 +695,9 @@ def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
     """
     config = dict(config)
     num_envs = config.pop("num_envs", None)
-    _validated(config)
+    check_env_config({**config, "num_envs": num_envs})
     if num_envs is None:
         return FootballTeamEnv(config)
-    if not isinstance(num_envs, int | np.integer) or num_envs < 1:
-        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     seed = config.get("seed")
     make = [
         partial(FootballTeamEnv, {**config, "seed": None if seed is None else seed + k})

@@ -626,6 +626,12 @@ def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
     return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
 
 
+def check_env_config(config: dict[str, Any]) -> tuple[spaces.Space, spaces.Space]:
+    """Validate a ``maaal/intern`` env_config; the team view's observation and action spaces."""
+    env = make_team_env({k: v for k, v in config.items() if k != "num_envs"})
+    return env.observation_space, env.action_space
+
+
 # -- PettingZoo --------------------------------------------------------------------------------
 class InternParallelEnv(ParallelEnv):
     """PettingZoo view: one agent per intern (``intern_<i>``), a daily Discrete(2) message.

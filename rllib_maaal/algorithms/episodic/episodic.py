@@ -18,7 +18,6 @@ and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 from ray.rllib.algorithms.algorithm import Algorithm
@@ -38,7 +37,7 @@ from ray.rllib.utils.metrics import (
 
 from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
 from rllib_maaal.callbacks import TaskMetricsCallback
-from rllib_maaal.experiment import did_you_mean
+from rllib_maaal.validation import check_number, did_you_mean
 
 _POSITIVE_INTS = (
     "replay_capacity",
@@ -50,8 +49,7 @@ _POSITIVE_INTS = (
 
 def check_positive_number(field: str, value: Any) -> None:
     """A ``ValueError`` naming ``field`` unless ``value`` is a finite number above zero."""
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{field} must be a positive number; got {value!r}")
+    check_number(field, value, low=0, low_open=True)
 
 
 class EpisodicConfig(AlgorithmConfig):
@@ -147,14 +145,19 @@ class EpisodicConfig(AlgorithmConfig):
                 raise ValueError(
                     f"{prefix}.{name} must be one of {', '.join(allowed)}; got {value!r}"
                 )
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"{prefix}.tau must lie in (0, 1]; got {self.tau!r}")
+        check_number(f"{prefix}.tau", self.tau, low=0, high=1, low_open=True)
+        # RLlib's own validate() leaves these to fail (or silently misbehave) inside a trial.
+        check_number(f"{prefix}.gamma", self.gamma, low=0, high=1, low_open=True)
+        check_number(f"{prefix}.lr", self.lr, low=0, low_open=True)
+        check_number(f"{prefix}.grad_clip", self.grad_clip, low=0, low_open=True, allow=(None,))
         self._check_model_config(prefix)
 
     def _check_model_config(self, prefix: str) -> None:
         defaults = self.MODEL_DEFAULTS
         known = set(defaults) | set(self._model_config_auto_includes)
         unknown = sorted(set(self.model_config) - known)
+        for key in defaults:
+            check_number(f"model_config.{key}", self.model_config[key], low=1, integer=True)
         if unknown:
             raise ValueError(
                 f"unknown model_config key {unknown[0]!r}{did_you_mean(unknown[0], defaults)}; "

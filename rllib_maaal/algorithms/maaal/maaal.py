@@ -38,6 +38,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.validation import check_bool, check_number
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "allocation": ("learned", "rule", "random", "static", "none"),
@@ -170,6 +171,13 @@ class MAAALConfig(EpisodicConfig):
             )
         for name in ("epsilon_allocation", "epsilon_action"):
             check_schedule(f"MAAALConfig.{name}", getattr(self, name))
+        for name in ("double_q", "allow_self_pairing"):
+            check_bool(f"MAAALConfig.{name}", getattr(self, name))
+        for name in ("l1_coeff", "l2_coeff"):
+            check_number(f"MAAALConfig.{name}", getattr(self, name), low=0)
+        capacity = self.subtask_capacity
+        for value in capacity if isinstance(capacity, list | tuple) else [capacity]:
+            check_number("MAAALConfig.subtask_capacity", value, low=1, integer=True, allow=(None,))
 
 
 class MAAAL(EpisodicAlgorithm):
