@@ -54,9 +54,12 @@ from rllib_maaal.envs.city_kernels import GENERALIST as GENERALIST
 from rllib_maaal.envs.city_kernels import MAX_STEPS as MAX_STEPS
 from rllib_maaal.envs.team import (
     action_shape_error,
+    check_agent_actions,
     check_allocation_interval,
     check_choice,
     check_env_config_keys,
+    check_running,
+    integer_array,
     team_action_space,
     team_env,
     team_observation_space,
@@ -453,12 +456,11 @@ class CityCore:
         allocation = np.asarray(action["allocation"])
         if allocation.shape != (B, N):
             raise ValueError(f"allocation must have shape {(B, N)}, got {allocation.shape}")
-        if (which & self.ended).any():
-            b = int(np.flatnonzero(which & self.ended)[0])
-            raise ValueError(f"city {b} has no episode running: reset it before stepping")
+        check_running("city", which, self.ended)
         if act.shape != (B, N):
             raise action_shape_error(act, (B, N))
-        act, allocation = _indices("actions", act), _indices("allocation", allocation)
+        # C-contiguous int64: the one array type the kernels are compiled for
+        act, allocation = integer_array("actions", act), integer_array("allocation", allocation)
         kind, b, i = kernels.first_invalid(
             which, act, allocation, self.avail, self.agent_mask, self.decide, self.active
         )
@@ -639,13 +641,6 @@ class CityCore:
         return image
 
 
-def _indices(name: str, values: np.ndarray) -> np.ndarray:
-    """Integer ``values`` as C-contiguous int64, the one array type the kernels are compiled for."""
-    if values.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integers, got dtype {values.dtype}")
-    return np.ascontiguousarray(values, dtype=np.int64)
-
-
 # --- Team view for RLlib -----------------------------------------------------------------------
 def _core_from_config(config: dict[str, Any], num_envs: int) -> CityCore:
     check_env_config_keys("city", config, ENV_CONFIG_DEFAULTS)
@@ -693,7 +688,8 @@ class CityParallelEnv(ParallelEnv):
     ``invalid_action`` says what an action outside the agent's mask does: ``"raise"`` (default)
     makes it an error, as in the team view RLlib trains on; ``"stay"`` carries it out as stay
     (0), for agents that sample their action spaces without the mask — random agents,
-    PettingZoo's ``parallel_seed_test``, RLlib's ``check_multiagent_environments``.
+    PettingZoo's ``parallel_seed_test``, RLlib's ``check_multiagent_environments``. In both
+    modes every live agent must act, with an int in [0, 12) (``team.check_agent_actions``).
     """
 
     metadata = {
@@ -717,6 +713,8 @@ class CityParallelEnv(ParallelEnv):
         self.invalid_action = check_choice("invalid_action", invalid_action, ("raise", "stay"))
         self.possible_agents = list(self.core.agent_names)
         self.agents: list[str] = []
+        # tells "before the first reset" from "episode over" (both have no live agents)
+        self._started = False
         dim = N_FEATURES * (1 + self.core.n_entities)
         self._observation_space = spaces.Dict(
             {
@@ -735,20 +733,17 @@ class CityParallelEnv(ParallelEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self.core.reset(np.ones(1, bool), seed)
+        self._started = True
         self.agents = [
             a for a, m in zip(self.possible_agents, self.core.agent_mask[0], strict=True) if m
         ]
         return self._observations(), self._infos()
 
     def step(self, actions: dict[str, int]):
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions for agents not in the episode: {sorted(unknown)}")
+        checked = check_agent_actions(actions, self.agents, N_ACTIONS, started=self._started)
+        # the live agents are the first ones; the core ignores the padded agents' entries
         joint = np.zeros((1, self.core.n_agents), np.int64)
-        for i, agent in enumerate(self.agents):
-            joint[0, i] = actions.get(agent, STAY)
-        if ((joint < 0) | (joint >= N_ACTIONS)).any():
-            raise ValueError(f"actions must lie in [0, {N_ACTIONS}), got {actions}")
+        joint[0, : len(checked)] = checked
         if self.invalid_action == "stay":
             available = np.take_along_axis(self.core.avail[0], joint[0, :, None], 1)[:, 0]
             joint[0] = np.where(available, joint[0], STAY)

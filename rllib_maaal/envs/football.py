@@ -95,9 +95,12 @@ from rllib_maaal.envs.football_zones import (
 from rllib_maaal.envs.team import (
     SingleTeamEnv,
     check_actions,
+    check_agent_actions,
     check_allocation_interval,
     check_choice,
     check_env_config_keys,
+    check_running,
+    integer_array,
     team_action_space,
     team_observation_space,
 )
@@ -458,9 +461,10 @@ class FootballParallelEnv(ParallelEnv):
         self.match = FootballMatch(config["scenario"], config["rewards"], config["seed"])
         self.possible_agents = [f"player_{k}" for k in self.match.players]
         self.agents: list[str] = []
+        # tells "before the first reset" from "episode over" (both have no live agents)
+        self._started = False
         self._observation_space = spaces.Box(-np.inf, np.inf, (self.match.obs_dim,), np.float32)
         self._action_space = spaces.Discrete(N_ACTIONS)
-        self._all_actions = np.ones((1, self.match.n_agents, N_ACTIONS))
         self.state_space = spaces.Box(-np.inf, np.inf, (self.match.state_dim,), np.float32)
         self._renderer: PitchRenderer | None = None
 
@@ -472,15 +476,13 @@ class FootballParallelEnv(ParallelEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self.match.reset(seed)
+        self._started = True
         self.agents = list(self.possible_agents)
         return self._observations(), self._infos()
 
     def step(self, actions: dict[str, int]):
-        missing = [agent for agent in self.agents if agent not in actions]
-        if missing:
-            raise ValueError(f"actions missing for agents {missing}")
-        joint = np.array([actions[agent] for agent in self.agents], dtype=np.int64)
-        check_actions(joint[None], self._all_actions, self.match.agent_mask[None], self.agents)
+        # checked before the engine sees them: it would take a float or a bool as an action
+        joint = check_agent_actions(actions, self.agents, N_ACTIONS, started=self._started)
         reward, done = self.match.step(joint)
         observations, infos = self._observations(), self._infos()
         rewards = dict.fromkeys(self.agents, reward)
@@ -574,10 +576,12 @@ class FootballTeamCore:
         self._rule_action = np.full((1, n, m), BUILTIN_AI)
         self._agent_unit = np.arange(n)[None]
         self._renderer: PitchRenderer | None = None
+        self.ended = np.ones(1, bool)  # match over (or never started): reset before stepping
 
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
         if which[0]:
             self.match.reset(seed)
+            self.ended[0] = False
             self._tick()
             self.allocation = self.rule_allocation
             self.decide = True
@@ -591,12 +595,14 @@ class FootballTeamCore:
 
     def step(self, action: dict[str, np.ndarray], which: np.ndarray):
         """Play one step (``which`` is always the single instance: see :class:`SingleTeamEnv`)."""
-        actions = np.asarray(action["action"]).reshape(1, -1)
+        check_running("match", which, self.ended)
+        actions = integer_array("actions", action["action"]).reshape(1, -1)
         check_actions(actions, self._action_mask, self.match.agent_mask[None], self.agent_names)
         if self.decide:
-            self._adopt(np.asarray(action["allocation"]).reshape(1, -1))
+            self._adopt(integer_array("allocation", action["allocation"]).reshape(1, -1))
             self._since_decision = 0
         reward, done = self.match.step(actions[0])
+        self.ended[0] = done
         before = self.active
         self._tick()
         self._since_decision += 1
@@ -616,7 +622,7 @@ class FootballTeamCore:
                 f"allocation of {self.agent_names[i]!r} is {int(allocation[0, i])}, not an active "
                 f"subtask; active subtasks: {np.flatnonzero(self.active[0]).tolist()}"
             )
-        self.allocation = allocation.astype(np.int64)
+        self.allocation = allocation.copy()  # the caller may reuse its array
 
     def _infos(self, reward: float) -> dict[str, np.ndarray]:
         info = match_info(self.match)

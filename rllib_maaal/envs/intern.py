@@ -107,7 +107,10 @@ from pettingzoo.utils import parallel_to_aec, wrappers
 
 from rllib_maaal.envs.team import (
     check_actions,
+    check_agent_actions,
     check_env_config_keys,
+    check_running,
+    integer_array,
     team_action_space,
     team_env,
     team_observation_space,
@@ -313,6 +316,7 @@ class InternCore:
         self.day = np.zeros(b, np.int64)
         self.reward_sum = np.zeros(b)
         self.discounted_return = np.zeros(b)
+        self.ended = np.ones(b, bool)  # episode over (or never started): reset before stepping
         self._all_ones = np.ones((b, n, 2), np.float32)
         self._agent_mask = np.ones((b, n), np.float32)
         self._rows = np.arange(b)[:, None]
@@ -345,6 +349,7 @@ class InternCore:
         self.day = np.where(which, 0, self.day)
         self.reward_sum = np.where(which, 0.0, self.reward_sum)
         self.discounted_return = np.where(which, 0.0, self.discounted_return)
+        self.ended = self.ended & ~which
 
     @property
     def decide(self) -> np.ndarray:
@@ -356,11 +361,14 @@ class InternCore:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One day for the cohorts where ``which`` is True (see the module docstring)."""
         cfg = self.cfg
-        messages = np.asarray(action["action"]).astype(np.int64, copy=False)
+        check_running("cohort", which, self.ended)
+        messages = integer_array("actions", action["action"])
         check_actions(messages, self._all_ones, self._agent_mask, self.agent_names)
         adopt = which & self.decide
         if adopt.any():
-            allocation = np.asarray(action["allocation"]).reshape(self.num_envs, self.n_teams)
+            allocation = integer_array("allocation", action["allocation"]).reshape(
+                self.num_envs, self.n_teams
+            )
             # Rows that do not decide keep their (valid) pairing, so an error names the env index.
             allocation = np.where(adopt[:, None], allocation, self.partners)
             self.partners = check_pairing(allocation, self.n_teams, cfg.allow_self)
@@ -391,6 +399,7 @@ class InternCore:
         self.discounted_return += np.where(which, METRIC_DISCOUNT**self.day * team_reward, 0.0)
         self.day = self.day + which
         truncated = which & (self.day >= cfg.horizon)
+        self.ended = self.ended | truncated
         redraw = which & self.decide & ~truncated
         if redraw.any():
             rule = random_pairing(self.rng, self.num_envs, self.n_teams, cfg.allow_self)
@@ -666,6 +675,8 @@ class InternParallelEnv(ParallelEnv):
         self.core = InternCore(InternConfig.from_dict(config), num_envs=1)
         self.possible_agents = list(self.core.agent_names)
         self.agents: list[str] = []
+        # tells "before the first reset" from "episode over" (both have no live agents)
+        self._started = False
         box = spaces.Box(-np.inf, np.inf, (len(OBS_FEATURES),), np.float32)
         self.observation_spaces = {a: box for a in self.possible_agents}
         self.action_spaces = {a: spaces.Discrete(2) for a in self.possible_agents}
@@ -692,14 +703,13 @@ class InternParallelEnv(ParallelEnv):
         self._pending = None
         if options and "pairing" in options:
             self.set_pairing(options["pairing"])
+        self._started = True
         self.agents = list(self.possible_agents)
         return self._observations(), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"every intern must act each day; missing actions for {missing}")
-        messages = np.array([[actions[a] for a in self.possible_agents]], np.int64)
+        # every intern is live until the horizon, so the checked messages are in intern order
+        messages = check_agent_actions(actions, self.agents, 2, started=self._started)[None]
         allocation = self.core.rule_partners
         if self.pairing == "given" and self._pending is not None:
             allocation = self._pending[None]

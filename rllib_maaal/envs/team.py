@@ -44,6 +44,7 @@ stays stateless.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -178,6 +179,86 @@ def unavailable_action_error(
         f"agent {agent_names[i]!r} (env {b}) took action {int(actions[b, i])}, which is not "
         f"available; available actions: {valid}"
     )
+
+
+def check_agent_actions(
+    actions: Any, live_agents: Sequence[str], n_actions: int, *, started: bool
+) -> np.ndarray:
+    """The actions of a PettingZoo parallel step as int64 (one per live agent, in their order).
+
+    The one check of every parallel env of this package, so that all of them refuse the same
+    input with the same words: stepping before ``reset`` or after the episode ended (no live
+    agents, PettingZoo's sign of the end), anything but a dict, names that are not live agents,
+    a live agent without an action, and actions that are not integers in ``[0, n_actions)``.
+    """
+    if not started:
+        raise ValueError("call reset() before step()")
+    if not live_agents:
+        raise ValueError("episode is over; call reset()")
+    if not isinstance(actions, Mapping):
+        raise ValueError(f"actions must be a dict of agent name to action; got {_brief(actions)}")
+    live = set(live_agents)
+    unknown = [agent for agent in actions if agent not in live]
+    if unknown:
+        raise ValueError(
+            f"actions for agents not in the episode: {_brief(unknown)}; "
+            f"live agents: {list(live_agents)}"
+        )
+    missing = [agent for agent in live_agents if agent not in actions]
+    if missing:
+        raise ValueError(f"every live agent must act; actions missing for {missing}")
+    return np.array(
+        [_agent_action(agent, actions[agent], n_actions) for agent in live_agents], np.int64
+    )
+
+
+def _agent_action(agent: str, value: Any, n_actions: int) -> int:
+    """``value`` as an action index of ``agent``, or the ``ValueError`` that names it."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array stands for the scalar it holds
+    # bool is a subclass of int, but True is no action index (np.bool_ is no np.integer)
+    is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not (is_int and 0 <= value < n_actions):
+        raise ValueError(
+            f"agent {agent!r} action must be an int in [0, {n_actions}); "
+            f"got {_brief(value)} ({type(value).__name__})"
+        )
+    return int(value)
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    """A one-line, bounded rendering of ``value`` for an error message."""
+    if isinstance(value, np.generic):
+        value = value.item()  # 2.5 rather than np.float64(2.5)
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr of a huge int is long, and past 4300 digits Python refuses to make it
+        return f"an int of {value.bit_length()} bits"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def integer_array(name: str, values: Any) -> np.ndarray:
+    """``values`` (a team view's ``action`` or ``allocation``) as C-contiguous int64.
+
+    Only integer dtypes pass: a cast would silently truncate 2.7 to 2 or read True as 1.
+    """
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nesting
+        raise ValueError(f"{name} must be a rectangular integer array: {error}") from None
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def check_running(instance: str, which: np.ndarray, ended: np.ndarray) -> None:
+    """Refuse to step an instance (a ``which`` (B,) entry) whose episode ended or never began."""
+    stale = which & ended
+    if stale.any():
+        raise ValueError(
+            f"{instance} {int(np.flatnonzero(stale)[0])} has no episode running: "
+            "reset it before stepping"
+        )
 
 
 class BatchedCore(Protocol):
