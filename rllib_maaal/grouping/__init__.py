@@ -4,7 +4,7 @@ Both take batches of problems (one per env instance or per sample) and are share
 ``pairing``/``capacity`` allocation modes, the option-critic grouping method and the intern env.
 """
 
-from rllib_maaal.grouping.assignment import capacity_assignment
+from rllib_maaal.grouping.assignment import active_capacity, capacity_assignment
 from rllib_maaal.grouping.matching import (
     all_pairings,
     check_pairing,
@@ -16,6 +16,7 @@ from rllib_maaal.grouping.matching import (
 )
 
 __all__ = [
+    "active_capacity",
     "all_pairings",
     "capacity_assignment",
     "check_pairing",

@@ -7,6 +7,11 @@ subtask m, and at most ``c_m`` agents in subtask m. The best assignment
 
 is a bipartite matching after *slot expansion*: subtask m becomes ``min(c_m, N)`` identical
 columns (slots), and ``scipy.optimize.linear_sum_assignment`` matches every agent to one slot.
+
+When only some subtasks are active (the env switches them on and off), the capacities hold for
+the active ones only and inactive subtasks get no agent. Capacities sized for all M subtasks can
+then leave room for fewer than N agents, so where the active capacities sum to less than N each
+active c_m is raised to at least ⌈N / #active⌉, which makes every problem feasible.
 """
 
 from __future__ import annotations
@@ -15,14 +20,21 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def capacity_assignment(q: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+def capacity_assignment(
+    q: np.ndarray, capacity: np.ndarray, active: np.ndarray | None = None
+) -> np.ndarray:
     """The value-maximising assignment of agents to subtasks under per-subtask capacities.
 
     Args:
         q: (P, N, M) agent-subtask values, or one (N, M) matrix. Use a large negative (finite)
             value to forbid a pair.
         capacity: (M,) capacities shared by all problems, or (P, M) per problem; non-negative
-            integers with Σ_m c_m ≥ N (every agent must get a subtask).
+            integers. Without ``active``, Σ_m c_m ≥ N is required (every agent must get a
+            subtask).
+        active: optional (M,) or (P, M) bool, the subtasks open in each problem. Agents then go
+            to active subtasks only, under the capacities of :func:`active_capacity` (raised
+            where the active ones have no room for all N agents); a problem with no active
+            subtask counts all of them as active.
 
     Returns:
         (P, N) int64 subtask of each agent, or (N,) for a single problem.
@@ -43,6 +55,14 @@ def capacity_assignment(q: np.ndarray, capacity: np.ndarray) -> np.ndarray:
         )
     if (capacity < 0).any() or not np.all(np.mod(capacity, 1) == 0):
         raise ValueError(f"capacity must hold non-negative integers, got {capacity!r}")
+    if active is not None:
+        active = np.asarray(active, bool)
+        if active.shape not in ((n_subtasks,), (n_problems, n_subtasks)):
+            raise ValueError(
+                f"active must be ({n_subtasks},) or ({n_problems}, {n_subtasks}), "
+                f"got shape {active.shape}"
+            )
+        capacity = active_capacity(capacity, active, n_agents)
     slots = np.minimum(capacity, n_agents).astype(np.int64)
     slots = np.broadcast_to(slots, (n_problems, n_subtasks))
     short = slots.sum(-1) < n_agents
@@ -58,3 +78,24 @@ def capacity_assignment(q: np.ndarray, capacity: np.ndarray) -> np.ndarray:
         agents, chosen = linear_sum_assignment(batch[p][:, slot_subtask], maximize=True)
         assignment[p, agents] = slot_subtask[chosen]
     return assignment[0] if single else assignment
+
+
+def active_capacity(capacity: np.ndarray, active: np.ndarray, n_agents: int) -> np.ndarray:
+    """Capacities (..., M) over the active subtasks only: 0 for inactive ones, and each active
+    c_m raised to at least ⌈N / #active⌉ where the active capacities sum to less than N.
+
+    A common floor for the active subtasks leaves capacities above it as they are and gives
+    #active · ⌈N / #active⌉ ≥ N slots in all. A problem without active subtasks counts all M as
+    active, so its agents still get a subtask.
+
+    Args:
+        capacity: (M,) or (..., M) non-negative integer capacities.
+        active: (..., M) bool, the active subtasks of each problem.
+        n_agents: N, the agents to place in each problem.
+    """
+    active = np.asarray(active, bool)
+    active = np.where(active.any(-1, keepdims=True), active, True)
+    room = np.where(active, capacity, 0)
+    short = room.sum(-1, keepdims=True) < n_agents
+    at_least = -(-n_agents // active.sum(-1, keepdims=True))  # ⌈N / #active⌉
+    return np.where(short & active, np.maximum(room, at_least), room)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rllib_maaal.grouping import capacity_assignment
+from rllib_maaal.grouping import active_capacity, capacity_assignment
 
 
 def brute_force_best(q: np.ndarray, capacity: np.ndarray) -> float:
@@ -37,6 +37,35 @@ def test_equals_brute_force_and_respects_capacity(n_agents, capacity):
     np.testing.assert_allclose(value(q, assignment), expected, atol=1e-9)
 
 
+@pytest.mark.parametrize("n_active", [1, 2, 3])
+def test_active_subtasks_only_equals_brute_force(n_active):
+    n_agents, capacity = 4, np.array([1, 1, 2, 1])
+    rng = np.random.default_rng(n_active)
+    q = rng.normal(size=(20, n_agents, 4))
+    active = rng.random((20, 4)).argsort(-1) < n_active
+    assignment = capacity_assignment(q, capacity, active)
+    assert active[np.arange(20)[:, None], assignment].all()
+    limits = active_capacity(capacity, active, n_agents)
+    # Inactive subtasks are closed (capacity 0) in the brute force, active ones hold everyone.
+    assert (limits.sum(-1) >= n_agents).all()
+    expected = [brute_force_best(qp, lp) for qp, lp in zip(q, limits, strict=True)]
+    np.testing.assert_allclose(value(q, assignment), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("capacity", "active", "expected"),
+    [
+        ([1, 1, 1, 1], [1, 0, 0, 0], [5, 0, 0, 0]),  # one active subtask takes every agent
+        ([1, 3, 1, 1], [1, 1, 0, 0], [3, 3, 0, 0]),  # room for 4 < 5: both raised to ⌈5/2⌉
+        ([2, 3, 1, 1], [1, 1, 0, 0], [2, 3, 0, 0]),  # room for 5: unchanged
+        ([1, 1, 1, 1], [0, 0, 0, 0], [2, 2, 2, 2]),  # nothing active: all count as active
+    ],
+)
+def test_active_capacity(capacity, active, expected):
+    got = active_capacity(np.array(capacity), np.array(active, bool), n_agents=5)
+    assert got.tolist() == expected
+
+
 def test_without_binding_capacity_every_agent_takes_its_argmax():
     q = np.random.default_rng(0).normal(size=(3, 7, 4))
     np.testing.assert_array_equal(capacity_assignment(q, np.full(4, 7)), q.argmax(-1))
@@ -51,6 +80,11 @@ def test_per_problem_capacities():
 
 def test_single_problem_returns_one_assignment():
     assert capacity_assignment(np.eye(3), np.ones(3, int)).tolist() == [0, 1, 2]
+
+
+def test_bad_active_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"active must be \(3,\)"):
+        capacity_assignment(np.zeros((3, 3)), np.ones(3, int), np.ones(4, bool))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ team envs through the vector entry point. This module holds that plumbing once:
 * :class:`EpisodicConfig`: the replay, update and target-network knobs, validated;
 * :class:`EpisodicAlgorithm`: ``training_step`` = sample on the EnvRunners → add the episode
   chunks to the :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeReplay` → a few
-  learner updates on padded episode batches → sync the weights back;
+  learner updates on padded episode batches → sync the weights back; its checkpoints hold the
+  replay (``replay.npz``, with ``store_replay_in_checkpoint``), so a resumed run learns at once;
 * :class:`~rllib_maaal.algorithms.episodic.torch.episodic_torch_learner.EpisodicTorchLearner`:
   builds the module's target networks and updates them (hard copy every
   ``target_network_update_freq`` updates, or Polyak averaging with ``tau`` < 1).
@@ -18,8 +19,11 @@ and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any, ClassVar
 
+import numpy as np
+import pyarrow.fs
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -38,6 +42,9 @@ from ray.rllib.utils.metrics import (
 from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
 from rllib_maaal.callbacks import TaskMetricsCallback
 from rllib_maaal.validation import check_number, did_you_mean
+
+#: The replay's file in a checkpoint directory (see :meth:`EpisodicAlgorithm.save_to_path`).
+REPLAY_FILE_NAME = "replay.npz"
 
 _POSITIVE_INTS = (
     "replay_capacity",
@@ -73,6 +80,7 @@ class EpisodicConfig(AlgorithmConfig):
         self.target_network_update_freq = 200
         self.tau = 1.0
         self.reward_scale = 1.0
+        self.store_replay_in_checkpoint = True
         # Sampling: batched team envs stepped through the vector entry point.
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
@@ -93,6 +101,7 @@ class EpisodicConfig(AlgorithmConfig):
         target_network_update_freq: int | None = NotProvided,
         tau: float | None = NotProvided,
         reward_scale: float | None = NotProvided,
+        store_replay_in_checkpoint: bool | None = NotProvided,
         **kwargs: Any,
     ) -> EpisodicConfig:
         """Set the replay knobs (and RLlib's common ones via ``**kwargs``).
@@ -108,6 +117,10 @@ class EpisodicConfig(AlgorithmConfig):
                 order 1 train faster: a network's output layer moves by about ``lr`` per update,
                 so values of order 1,000 (the intern task's rewards of −250 a day with γ 0.9)
                 take thousands of updates just to reach their scale.
+            store_replay_in_checkpoint: write the replay into every checkpoint (``replay.npz``,
+                about the size of ``replay_capacity`` episodes' observations) and restore it
+                with the checkpoint, so that a resumed run goes on learning at once instead of
+                waiting for ``num_episodes_before_learning_starts`` new episodes.
         """
         super().training(**kwargs)
         self._set_provided(locals())
@@ -139,6 +152,11 @@ class EpisodicConfig(AlgorithmConfig):
                 f"got {starts!r}"
             )
         check_positive_number(f"{prefix}.reward_scale", self.reward_scale)
+        if not isinstance(self.store_replay_in_checkpoint, bool):
+            raise ValueError(
+                f"{prefix}.store_replay_in_checkpoint must be a bool; "
+                f"got {self.store_replay_in_checkpoint!r}"
+            )
         for name, allowed in self.CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -171,6 +189,61 @@ class EpisodicAlgorithm(Algorithm):
     def setup(self, config: AlgorithmConfig) -> None:
         super().setup(config)
         self.replay = EpisodeReplay(self.config.replay_capacity, seed=self.config.seed)
+
+    def save_to_path(
+        self,
+        path: str | pathlib.Path | None = None,
+        *,
+        state: dict[str, Any] | None = None,
+        filesystem: pyarrow.fs.FileSystem | None = None,
+        use_msgpack: bool = False,
+    ) -> str:
+        """RLlib's checkpoint, plus the replay as ``replay.npz`` with store_replay_in_checkpoint.
+
+        Tune's checkpoints (``Algorithm.save_checkpoint``) are written through here too. The
+        replay stays out of :meth:`get_state`, whose state RLlib also hands to other places
+        (``from_state``, EnvRunner syncs) that have no use for thousands of episodes.
+        """
+        if path is not None and filesystem is None:
+            # Resolved here once, so that the replay lands where RLlib writes the rest.
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(str(path))
+        path = super().save_to_path(
+            path, state=state, filesystem=filesystem, use_msgpack=use_msgpack
+        )
+        if self.config.store_replay_in_checkpoint:
+            final = f"{path}/{REPLAY_FILE_NAME}"
+            partial = f"{final}.partial"
+            filesystem = filesystem or pyarrow.fs.LocalFileSystem()
+            with filesystem.open_output_stream(partial) as out:
+                np.savez(out, **self.replay.get_state())
+            # A run killed while writing leaves only the .partial file, which restoring ignores.
+            filesystem.move(partial, final)
+        return path
+
+    def restore_from_path(
+        self,
+        path: str | pathlib.Path,
+        *,
+        component: str | None = None,
+        filesystem: pyarrow.fs.FileSystem | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """RLlib's restore, plus the replay where the checkpoint holds ``replay.npz``.
+
+        Used by ``from_checkpoint`` and Tune's restore (``Algorithm.load_checkpoint``). A
+        checkpoint without the file (saved with store_replay_in_checkpoint off) leaves the
+        replay as it is, as does restoring a single ``component``.
+        """
+        super().restore_from_path(path, component=component, filesystem=filesystem, **kwargs)
+        if component is not None:
+            return
+        if filesystem is None:
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(str(path))
+        replay_file = f"{path}/{REPLAY_FILE_NAME}"
+        if filesystem.get_file_info(replay_file).type != pyarrow.fs.FileType.File:
+            return
+        with filesystem.open_input_file(replay_file) as f, np.load(f, allow_pickle=False) as npz:
+            self.replay.set_state({key: npz[key] for key in npz.files})
 
     def exploration_metrics(self, env_steps: int) -> dict[str, float]:
         """Exploration parameters at ``env_steps`` sampled steps, logged every iteration."""

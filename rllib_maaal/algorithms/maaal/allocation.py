@@ -3,7 +3,11 @@
 ``free`` is the paper's rule (each unit takes its own argmax). ``capacity`` and ``pairing`` feed
 the same matrix to an exact solver when allocations are constrained (spec: maaal.md, step 4):
 
-* capacity: at most c_m units per subtask → assignment on the slot-expanded matrix;
+* capacity: at most c_m units per subtask → assignment on the slot-expanded matrix. The
+  capacities hold for the instance's active subtasks only (those whose column of Q̂ is not −inf
+  for every unit); no unit goes to an inactive subtask, and where the active capacities have room
+  for fewer than U units they are raised to ⌈U / #active⌉ (see
+  :func:`~rllib_maaal.grouping.assignment.active_capacity`), so an allocation always exists;
 * pairing: units are teams and subtask m means "paired with team m"; the matching maximises
   Σ_u Q̂[u, partner(u)], i.e. pair {i, j} is worth Q̂_ij + Q̂_ji and a self-pair Q̂_ii.
 """
@@ -32,7 +36,10 @@ def greedy_allocation(q_alloc: torch.Tensor, cfg: Mapping[str, Any]) -> torch.Te
     flat = scores.reshape(-1, n_units, n_subtasks)
     if solver == "capacity":
         capacity = np.broadcast_to(np.asarray(cfg["subtask_capacity"]), (n_subtasks,))
-        chosen = capacity_assignment(flat, capacity)
+        # The module masks an inactive subtask with −inf for every unit; a column that is −inf
+        # for some units only stays active (those units are merely forbidden from it).
+        active = (q_alloc.detach() != float("-inf")).any(-2).cpu().numpy()
+        chosen = capacity_assignment(flat, capacity, active.reshape(-1, n_subtasks))
     else:
         chosen = max_weight_pairing(unit_pair_scores(flat), allow_self=cfg["allow_self_pairing"])
     return torch.as_tensor(np.asarray(chosen).reshape(*lead, n_units), device=q_alloc.device)

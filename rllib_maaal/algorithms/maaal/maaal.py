@@ -112,6 +112,9 @@ class MAAALConfig(EpisodicConfig):
                 ``subtask_capacity`` units per subtask), ``pairing`` (maximum-weight matching of
                 units, e.g. intern teams).
             subtask_capacity: c_m for ``capacity``: one int for all subtasks or one per subtask.
+                They bind the active subtasks only (no unit goes to an inactive one); where the
+                active subtasks' c_m leave room for fewer than U units, each is raised to at
+                least ⌈U / #active⌉, so an allocation always exists.
             allow_self_pairing: for ``pairing``: may a unit stay unpaired.
             mixer: ``qmix`` (monotonic hypernetwork on the global state) or ``vdn`` (sum).
             epsilon_allocation: ε of the allocation choice over env steps.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
@@ -45,3 +46,56 @@ def test_free_exploration_stays_on_active_subtasks():
     greedy = greedy_allocation(q, {"allocation_solver": "free"})
     explored = random_allocation(q, {"allocation_solver": "free"}, 1.0, greedy)
     assert (explored != 2).all() and len(explored.unique()) == 3
+
+
+def capacity_brute_force(q: np.ndarray, capacity: np.ndarray) -> float:
+    """The best total Q̂ over every assignment of units to active subtasks, with the capacities
+    of active subtasks raised to ⌈U / #active⌉ when they cannot hold all U units."""
+    n_units, n_subtasks = q.shape
+    active = [m for m in range(n_subtasks) if np.isfinite(q[:, m]).any()]
+    if sum(capacity[m] for m in active) < n_units:
+        capacity = np.maximum(capacity, -(-n_units // len(active)))
+    best = -np.inf
+    for a in itertools.product(active, repeat=n_units):
+        if (np.bincount(a, minlength=n_subtasks) <= capacity).all():
+            best = max(best, q[range(n_units), list(a)].sum())
+    return best
+
+
+@pytest.mark.parametrize(("n_units", "n_subtasks"), [(2, 3), (3, 4), (4, 4), (4, 2)])
+def test_capacity_with_inactive_subtasks_equals_brute_force(n_units, n_subtasks):
+    rng = np.random.default_rng(n_units * 10 + n_subtasks)
+    n = 60
+    q = rng.normal(size=(n, n_units, n_subtasks))
+    # One or two active subtasks in most instances (the case that broke), all in some.
+    n_active = rng.integers(1, n_subtasks + 1, n)
+    n_active[: n // 2] = rng.integers(1, 3, n // 2)
+    rank = rng.random((n, n_subtasks)).argsort(-1).argsort(-1)  # a random order per instance
+    inactive = rank >= n_active[:, None]
+    q[np.broadcast_to(inactive[:, None], q.shape)] = -np.inf
+    capacity = rng.integers(0, 3, n_subtasks)
+    cfg = {"allocation_solver": "capacity", "subtask_capacity": capacity.tolist()}
+
+    chosen = greedy_allocation(torch.as_tensor(q), cfg).numpy()
+    assert not inactive[np.arange(n)[:, None], chosen].any()
+    got = np.take_along_axis(q, chosen[..., None], -1)[..., 0].sum(-1)
+    expected = [capacity_brute_force(q[p], capacity) for p in range(n)]
+    np.testing.assert_allclose(got, expected)
+
+    explored = random_allocation(torch.as_tensor(q), cfg, 1.0, torch.as_tensor(chosen)).numpy()
+    assert not inactive[np.arange(n)[:, None], explored].any()
+    for p in range(n):
+        active = np.flatnonzero(~inactive[p])
+        room = capacity[active].sum()
+        limit = capacity if room >= n_units else np.maximum(capacity, -(-n_units // len(active)))
+        assert (np.bincount(explored[p], minlength=n_subtasks) <= limit).all()
+
+
+def test_capacity_exploration_fills_the_raised_active_capacities():
+    q = torch.zeros(200, 4, 4)
+    q[..., [0, 3]] = float("-inf")
+    cfg = {"allocation_solver": "capacity", "subtask_capacity": 1}
+    greedy = greedy_allocation(q, cfg)
+    explored = random_allocation(q, cfg, 1.0, greedy)
+    # Capacity 1 on two active subtasks is raised to 2: two units in each.
+    assert (torch.sort(explored, -1).values == torch.tensor([1, 1, 2, 2])).all()

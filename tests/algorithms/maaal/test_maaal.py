@@ -8,6 +8,7 @@ import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.tune.registry import register_env
+from test_episode_replay import assert_batches_equal
 from toy_task import make_toy_env
 
 from rllib_maaal.algorithms.maaal import MAAAL, MAAALConfig
@@ -50,6 +51,11 @@ def toy_config(**training) -> MAAALConfig:
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
         ("reward_scale", 0.0, "reward_scale must be a positive number"),
+        (
+            "store_replay_in_checkpoint",
+            "yes",
+            "store_replay_in_checkpoint must be a bool; got 'yes'",
+        ),
     ],
 )
 def test_config_names_the_bad_field(field, value, message):
@@ -105,6 +111,43 @@ def test_learns_the_toy_task_and_restores_to_identical_actions(ray_local, tmp_pa
     for key in ("allocation", "action"):
         assert torch.equal(original[key], again[key])
     algo.stop()
+    restored.stop()
+
+
+def test_a_resumed_run_learns_at_once_from_the_saved_replay(ray_local, tmp_path):
+    # About 8 episodes complete per iteration: without the saved replay a resumed run would
+    # wait three iterations before its first update.
+    algo = toy_config().training(num_episodes_before_learning_starts=24).build_algo()
+    while len(algo.replay) < 24:
+        algo.train()
+    saved = len(algo.replay)
+    algo.save_checkpoint(str(tmp_path))  # Tune's trainable checkpoint
+    assert (tmp_path / "replay.npz").is_file()
+    assert not list(tmp_path.glob("*.partial"))
+
+    restored = MAAAL.from_checkpoint(str(tmp_path))
+    assert len(restored.replay) == saved
+    assert restored.replay.num_steps_added == algo.replay.num_steps_added
+    assert_batches_equal(restored.replay.sample(16), algo.replay.sample(16))
+    result = restored.train()
+    assert "l1_loss" in result["learners"][DEFAULT_MODULE_ID]
+    restored.stop()
+
+    algo.train()  # the replay grows past the checkpoint's ...
+    algo.load_checkpoint(str(tmp_path))  # ... and Tune's restore puts it back
+    assert len(algo.replay) == saved
+    algo.stop()
+
+
+def test_no_replay_in_the_checkpoint_when_switched_off(ray_local, tmp_path):
+    algo = toy_config(store_replay_in_checkpoint=False).build_algo()
+    algo.train()
+    assert len(algo.replay) > 0
+    path = algo.save_to_path(str(tmp_path / "ckpt"))
+    algo.stop()
+    assert not (tmp_path / "ckpt" / "replay.npz").exists()
+    restored = MAAAL.from_checkpoint(path)
+    assert len(restored.replay) == 0
     restored.stop()
 
 

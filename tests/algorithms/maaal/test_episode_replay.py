@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from conftest import toy_episodes
+
+from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
+
+
+def assert_batches_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_batches_equal(a[key], b[key])
+        else:
+            np.testing.assert_array_equal(a[key], b[key])
+            assert a[key].dtype == b[key].dtype
+
+
+def test_state_round_trips_through_npz_without_pickle():
+    replay = EpisodeReplay(capacity=6, seed=3)
+    for episode in toy_episodes(9):  # three evicted: the saved order must carry on FIFO
+        replay.add_episode(episode)
+    replay.sample(4)  # the RNG has moved on from its seed
+    buffer = io.BytesIO()
+    np.savez(buffer, **replay.get_state())
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as npz:
+        state = {key: npz[key] for key in npz.files}
+
+    restored = EpisodeReplay(capacity=6, seed=0)
+    restored.set_state(state)
+    assert len(restored) == len(replay) == 6
+    assert restored.num_steps_added == replay.num_steps_added
+    assert_batches_equal(restored.sample(8), replay.sample(8))
+    newer = toy_episodes(1, seed=1)[0]
+    replay.add_episode(newer)
+    restored.add_episode(newer)
+    assert_batches_equal(restored.sample(16), replay.sample(16))
+
+
+def test_empty_state_restores_an_empty_replay():
+    replay = EpisodeReplay(capacity=4, seed=0)
+    replay.add_episode(toy_episodes(1)[0])
+    replay.set_state(EpisodeReplay(capacity=4, seed=0).get_state())
+    assert len(replay) == 0
+    assert replay.num_steps_added == 0
+
+
+def test_a_smaller_capacity_keeps_the_newest_episodes():
+    replay = EpisodeReplay(capacity=5, seed=0)
+    episodes = toy_episodes(5)
+    for episode in episodes:
+        replay.add_episode(episode)
+    smaller = EpisodeReplay(capacity=2, seed=0)
+    smaller.set_state(replay.get_state())
+    kept = list(smaller._episodes)
+    assert len(kept) == 2
+    for got, want in zip(kept, episodes[-2:], strict=True):
+        np.testing.assert_array_equal(got["reward"], want["reward"])
+        np.testing.assert_array_equal(got["obs"]["obs"], want["obs"]["obs"])
