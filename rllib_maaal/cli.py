@@ -248,6 +248,8 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         _check_reachable(address)
 
+    # Tune's legacy output at verbosity 0 prints nothing: the progress lines are ours.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     with _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
         if not started_locally:
             import ray
@@ -278,6 +280,8 @@ def _quiet(verbose: bool) -> None:
     if verbose:
         return
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import ray.rllib  # noqa: F401 - Ray sets its loggers' levels on import: set ours after
+
     for name in ("ray", "ray.rllib", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -28,7 +28,7 @@ RANKED_METRICS: tuple[str, ...] = (
     "evaluation/env_runners/episode_return_mean",
     "env_runners/episode_return_mean",
 )
-#: Task metrics shown next to the returns (the first one logged), from the envs' final infos.
+#: Task metrics shown next to the returns (those a trial logs), from the envs' final infos.
 TASK_METRICS: tuple[str, ...] = ("success", "fraction_completed", "goal_difference")
 STEPS = "num_env_steps_sampled_lifetime"
 
@@ -126,7 +126,6 @@ class TrialLine:
                 value = lookup(r, f"env_runners/{name}")
                 if value is not None:
                     parts.append(f"{name} {value:.3g}")
-                    break
         return "  ".join(parts)
 
 

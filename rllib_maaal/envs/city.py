@@ -56,7 +56,6 @@ from rllib_maaal.envs.team import (
     action_shape_error,
     check_agent_actions,
     check_allocation_interval,
-    check_choice,
     check_env_config_keys,
     check_running,
     integer_array,
@@ -65,6 +64,7 @@ from rllib_maaal.envs.team import (
     team_observation_space,
     unavailable_action_error,
 )
+from rllib_maaal.validation import check_choice
 
 # --- World constants of episode starts (specs/city.md; the rules' are in city_kernels) ---------
 SITE_COORDS = (1, 4, 7, 10, 13)  # building sites: this lattice squared

@@ -54,7 +54,9 @@ team reward credited to every active subtask (the goals are the team's, not a zo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import multiprocessing
 import sys
 import types
@@ -70,6 +72,10 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 try:
+    # gfootball needs the old gym (0.25), whose import prints a notice urging an upgrade to
+    # gymnasium on every start; we use gymnasium everywhere else, so the notice is noise.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401
     import gfootball_engine as libgame
     from gfootball.env import config as gf_config
     from gfootball.env import football_env as gf_football_env
@@ -97,13 +103,13 @@ from rllib_maaal.envs.team import (
     check_actions,
     check_agent_actions,
     check_allocation_interval,
-    check_choice,
     check_env_config_keys,
     check_running,
     integer_array,
     team_action_space,
     team_observation_space,
 )
+from rllib_maaal.validation import check_choice
 
 #: Directions are distances per step (~0.01): scaled to order one for the networks.
 DIRECTION_SCALE = 100.0

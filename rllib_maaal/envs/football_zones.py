@@ -61,7 +61,7 @@ import py_trees
 from py_trees.common import ParallelPolicy
 
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf
-from rllib_maaal.envs.team import check_choice
+from rllib_maaal.validation import check_choice
 
 #: Half-length and half-width of the pitch in engine units.
 PITCH_X, PITCH_Y = 1.0, 0.42

@@ -51,6 +51,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rllib_maaal.validation import check_keys
+
 OBS_KEYS = (
     "obs",
     "state",
@@ -121,19 +123,8 @@ def team_action_space(
 
 
 def check_env_config_keys(task: str, config: dict[str, Any], allowed: Any) -> None:
-    """Raise a ``ValueError`` listing the allowed keys if ``config`` has keys ``task`` lacks."""
-    unknown = sorted(set(config) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"unknown {task} env_config keys {unknown}; allowed: {sorted(allowed, key=str)}"
-        )
-
-
-def check_choice(field: str, value: Any, allowed: Any) -> Any:
-    """``value`` if it is one of ``allowed``, else a ``ValueError`` naming the field and choices."""
-    if value not in allowed:
-        raise ValueError(f"{field} must be one of {list(allowed)}, got {value!r}")
-    return value
+    """Raise a ``ValueError`` naming the first key of ``config`` that ``task`` lacks."""
+    check_keys(f"{task} env_config", config, sorted(allowed, key=str))
 
 
 def check_allocation_interval(value: Any) -> int:

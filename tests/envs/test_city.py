@@ -284,7 +284,10 @@ def test_stepping_an_ended_episode_is_an_error():
 def test_bad_env_config():
     with pytest.raises(ValueError, match="scenario must be one of.*7a_7b"):
         make_team_env({"scenario": "9a_9b"})
-    with pytest.raises(ValueError, match="unknown city env_config keys \\['scenery'\\].*scenario"):
+    with pytest.raises(
+        ValueError,
+        match="city env_config key must be one of .*; got 'scenery' .did you mean 'scenario'",
+    ):
         make_team_env({"scenery": "7a_7b"})
     with pytest.raises(ValueError, match="teams"):
         make_team_env({"teams": "mixed"})
@@ -292,7 +295,9 @@ def test_bad_env_config():
         make_team_env({"allocation_interval": -1})
     with pytest.raises(ValueError, match="allocation_interval must be an int >= 0"):
         make_team_env({"allocation_interval": 2.5})
-    with pytest.raises(ValueError, match="render_mode must be one of \\[None, 'human'"):
+    with pytest.raises(
+        ValueError, match="render_mode must be one of None, human, rgb_array; got 'video'"
+    ):
         make_team_env({"render_mode": "video"})
     with pytest.raises(ValueError, match="obs_layout"):
         make_team_env({"obs_layout": "graph"})
@@ -462,7 +467,7 @@ def test_pettingzoo_invalid_action_modes():
     stayed, *_ = stay.step(dict.fromkeys(actions, STAY))
     for agent, obs in moved.items():
         np.testing.assert_array_equal(obs["observation"], stayed[agent]["observation"])
-    with pytest.raises(ValueError, match="invalid_action must be one of \\['raise', 'stay'\\]"):
+    with pytest.raises(ValueError, match="invalid_action must be one of raise, stay; got"):
         parallel_env(invalid_action="ignore")
 
 

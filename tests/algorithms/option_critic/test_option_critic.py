@@ -54,7 +54,7 @@ def greedy_average_reward(algo: OptionCritic, episodes: int = 32) -> float:
         ("epsilon_option", [[10, 1.0], [0, 0.1]], "epsilon_option: steps must be non-empty and"),
         ("greedy_messages", "yes", "greedy_messages must be True or False; got 'yes'"),
         ("replay_capacity", 0, "OptionCriticConfig.replay_capacity must be a positive int"),
-        ("tau", 1.5, "OptionCriticConfig.tau must lie in \\(0, 1\\]"),
+        ("tau", 1.5, "OptionCriticConfig.tau must be a number in \\(0, 1\\]"),
     ],
 )
 def test_config_names_the_bad_field(field, value, message):

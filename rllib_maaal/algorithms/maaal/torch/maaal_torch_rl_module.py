@@ -56,6 +56,12 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         self.n_units = space["allocation"].shape[0]
         self.n_subtasks, status_dim = space["subtask_status"].shape
         self.n_actions = space["action_mask"].shape[-1]
+        if cfg["allocation_solver"] == "pairing" and self.n_units != self.n_subtasks:
+            raise ValueError(
+                "allocation_solver 'pairing' needs one subtask per unit (subtask m means "
+                f"'paired with unit m'); this env has {self.n_units} units and "
+                f"{self.n_subtasks} subtasks: use free or capacity"
+            )
         n_types = int(space["subtask_type"].high.max()) + 1
         entity_dim = space["entities"].shape[-1] if "entities" in space.spaces else None
         hidden = cfg["hidden"]
