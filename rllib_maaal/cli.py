@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("overrides", nargs="*", metavar="KEY.PATH=VALUE", help="as --set")
     train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate every experiment (each search point, resources included), print the "
+        "trials it would run, and exit without starting Ray",
+    )
+    train.add_argument(
         "--progress-interval",
         type=float,
         default=30.0,
@@ -229,7 +235,8 @@ def train_command(args: argparse.Namespace) -> int:
         specs = {name: specs[name] for name in specs if name in args.experiment}
     apply_overrides(specs, [*args.set, *args.overrides])
     _quiet(args.verbose)
-    from rllib_maaal.experiment import tuner_parts, validate_search_space
+    from rllib_maaal.experiment import search_points, tuner_parts, validate_search_space
+    from rllib_maaal.progress import home
 
     experiments = build_experiments(specs, args.storage_path, args.num_samples)
     needs = {exp.name: trial_resources(exp, validate_search_space(exp)) for exp in experiments}
@@ -247,6 +254,14 @@ def train_command(args: argparse.Namespace) -> int:
             check_resources(exp, needs[exp.name], local, strict=True)
     else:
         _check_reachable(address)
+    if args.dry_run:
+        for exp in experiments:
+            trials = len(search_points(exp.config)) * exp.num_samples
+            print(
+                f"{exp.name}: {exp.run} on {exp.env}, {trials} trial(s) of {needs[exp.name]}, "
+                f"stop {exp.stop}, results in {home(exp.path)}"
+            )
+        return EXIT_OK
 
     # Tune's legacy output at verbosity 0 prints nothing: the progress lines are ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -459,6 +474,9 @@ def report(exp: Experiment, results: Any) -> int:
         name = ranked_metric(result.metrics, history)
         values = [v for v in (lookup(row, name) for row in history) if v is not None]
         iteration = result.metrics.get("training_iteration")
+        if iteration is None:
+            print(f"  {trial}: not started")
+            continue
         steps = lookup(result.metrics, "num_env_steps_sampled_lifetime")
         checkpoint = home(result.checkpoint.path) if result.checkpoint else "no checkpoint"
         shown = f"last {values[-1]:.4g}, best {max(values):.4g}" if values else "n/a"

@@ -15,6 +15,7 @@ evaluation return when the trial logs one, else the exploring return).
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
 import time
@@ -31,6 +32,8 @@ RANKED_METRICS: tuple[str, ...] = (
 #: Task metrics shown next to the returns (those a trial logs), from the envs' final infos.
 TASK_METRICS: tuple[str, ...] = ("success", "fraction_completed", "goal_difference")
 STEPS = "num_env_steps_sampled_lifetime"
+#: Seconds of training over which the env steps/s (and so the ETA) are measured.
+RATE_WINDOW = 60.0
 
 
 def lookup(result: dict[str, Any], path: str) -> float | None:
@@ -70,17 +73,22 @@ class TrialLine:
         self.status = "PENDING"
         self.result: dict[str, Any] = {}
         self.greedy: float | None = None
-        self._rate: tuple[float, float] | None = None  # (steps, time) of the previous result
+        self._recent: collections.deque[tuple[float, float]] = collections.deque()
         self.steps_per_s: float | None = None
 
     def update(self, result: dict[str, Any]) -> None:
         steps, elapsed = lookup(result, STEPS), lookup(result, "time_total_s")
         if steps is not None and elapsed is not None:
-            if self._rate is not None and elapsed > self._rate[1]:
-                self.steps_per_s = (steps - self._rate[0]) / (elapsed - self._rate[1])
+            # The rate over the last RATE_WINDOW seconds of training: one iteration's rate
+            # jumps (episode ends, learner updates), the lifetime one lags behind changes.
+            self._recent.append((elapsed, steps))
+            while len(self._recent) > 2 and elapsed - self._recent[1][0] >= RATE_WINDOW:
+                self._recent.popleft()
+            (t0, s0), (t1, s1) = self._recent[0], self._recent[-1]
+            if t1 > t0:
+                self.steps_per_s = (s1 - s0) / (t1 - t0)
             elif elapsed > 0:
                 self.steps_per_s = steps / elapsed
-            self._rate = (steps, elapsed)
         greedy = lookup(result, RANKED_METRICS[0])
         if greedy is not None:  # evaluated every few iterations: keep the latest
             self.greedy = greedy

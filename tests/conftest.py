@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+
+# Algorithms built in this process (num_env_runners: 0, local learner) compute here: one torch
+# thread makes their numbers independent of the machine's core count (float sums depend on the
+# thread count) and avoids two threads fighting Ray's processes for two cores (3-5x slower).
+torch.set_num_threads(1)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 

@@ -75,7 +75,7 @@ try:
     # gfootball needs the old gym (0.25), whose import prints a notice urging an upgrade to
     # gymnasium on every start; we use gymnasium everywhere else, so the notice is noise.
     with contextlib.redirect_stderr(io.StringIO()):
-        import gym  # noqa: F401
+        importlib.import_module("gym")
     import gfootball_engine as libgame
     from gfootball.env import config as gf_config
     from gfootball.env import football_env as gf_football_env
