@@ -206,7 +206,8 @@ def _file_specs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     for key, text in (("stop", args.stop), ("config", args.config)):
         if text is None:
             continue
-        (inline,) = inline_spec("x", None, **{"stop": None, "config": None, key: text}).values()
+        texts = {"stop": None, "config": None, key: text}
+        (inline,) = inline_spec("x", None, texts["stop"], texts["config"], None).values()
         for spec in specs.values():
             # --stop replaces the file's criteria; --config updates its config keys.
             spec[key] = inline[key] if key == "stop" else {**(spec.get(key) or {}), **inline[key]}
@@ -388,6 +389,12 @@ class _ray:
                 "started with token authentication needs RAY_AUTH_MODE=token here too)"
             ) from err
         self.started = True
+        if address != "local":
+            resources = ray.cluster_resources()
+            print(
+                f"joined the Ray cluster at {address}: {resources.get('CPU', 0):g} CPUs, "
+                f"{resources.get('GPU', 0):g} GPUs, {len(ray.nodes())} node(s)"
+            )
         return address == "local"
 
     def __exit__(self, *exc: object) -> None:

@@ -487,7 +487,10 @@ def validate_point(exp: Experiment, point: dict[str, Any], where: str) -> Any:
 def validate_search_space(exp: Experiment) -> list[Any]:
     """:func:`validate_point` for every point of ``exp``'s search space; the configs."""
     where = f"experiment {exp.name!r}"
-    points = search_points(exp.config)
+    try:
+        points = search_points(exp.config)
+    except ExperimentError as err:
+        raise ExperimentError(f"{where}: {err}") from err
     configs = []
     for i, point in enumerate(points):
         label = f"{where}, search point {i + 1} of {len(points)}" if len(points) > 1 else where
