@@ -100,8 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted experiment in STORAGE_PATH/NAME (unfinished and errored "
-        "trials go on from their last checkpoint; its saved stop and config are used)",
+        help="continue the interrupted experiment in STORAGE_PATH/NAME (each trial not yet at "
+        "its stop criterion goes on from its newest complete checkpoint; its saved stop and "
+        "config are used)",
+    )
+    train.add_argument(
+        "--max-failures",
+        type=int,
+        action=_SetMaxFailures,
+        metavar="N",
+        help="times Tune restarts a failed trial from its latest checkpoint (-1: always; "
+        "default 0, or the file's max_failures); same as --set max_failures=N",
     )
     train.add_argument(
         "--set",
@@ -167,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     plot.set_defaults(func=plot_command)
     return parser
+
+
+class _SetMaxFailures(argparse.Action):
+    """``--max-failures N`` is ``--set max_failures=N``: one path validates both."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        namespace.set = [*namespace.set, f"max_failures={values}"]
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -248,6 +264,10 @@ def train_command(args: argparse.Namespace) -> int:
         for exp in experiments:
             if not Tuner.can_restore(str(exp.path)):
                 raise ExperimentError(f"--resume: no experiment to resume in {exp.path}")
+    from rllib_maaal.checkpoints import lock_experiments
+
+    # Held while training: a second `rllib train` of a running experiment is refused.
+    locks = lock_experiments(exp.path for exp in experiments)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address is None:  # a local instance gets this machine's CPUs and GPUs, no more
         local = local_resources()
@@ -266,7 +286,7 @@ def train_command(args: argparse.Namespace) -> int:
 
     # Tune's legacy output at verbosity 0 prints nothing: the progress lines are ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    with _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
+    with locks, _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
         if not started_locally:
             import ray
 
@@ -330,14 +350,15 @@ def _signals() -> Iterator[list[str]]:
 def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> Any:
     from ray import tune
 
+    from rllib_maaal.checkpoints import CheckpointMarker, restore_tuner
     from rllib_maaal.experiment import algorithm_class
     from rllib_maaal.progress import ProgressCallback
 
     trainable = algorithm_class(exp.run)
     if args.resume:
-        return tune.Tuner.restore(
-            str(exp.path), trainable, resume_unfinished=True, resume_errored=True
-        )
+        tuner, lines = restore_tuner(exp.path, trainable, exp.max_failures)
+        print("\n".join(lines))
+        return tuner
     return tune.Tuner(
         trainable,
         param_space=parts["param_space"],
@@ -349,7 +370,11 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> 
             checkpoint_config=parts["checkpoint_config"],
             # Our progress lines replace Tune's table; --verbose adds Tune's result dicts.
             verbose=3 if args.verbose else 0,
-            callbacks=[ProgressCallback(exp.stop, interval=args.progress_interval)],
+            callbacks=[
+                ProgressCallback(exp.stop, interval=args.progress_interval),
+                CheckpointMarker(),
+            ],
+            failure_config=parts["failure_config"],
         ),
     )
 
@@ -528,7 +553,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     """``rllib evaluate``: greedy episodes with a restored Algorithm; prints their metrics."""
     if args.episodes < 1:
         raise ExperimentError(f"--episodes must be at least 1, got {args.episodes}")
-    checkpoint = resolve_checkpoint(args.checkpoint)
+    from rllib_maaal.checkpoints import evaluation_checkpoint
+
+    checkpoint = evaluation_checkpoint(args.checkpoint)
     from ray.rllib.algorithms.algorithm import Algorithm
 
     import rllib_maaal  # noqa: F401 - our envs must be registered to rebuild the algorithm
@@ -543,19 +570,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
     for name, values in episode_stats(episodes[: args.episodes]).items():
         print(_stat_line(name, values))
     return 0
-
-
-def resolve_checkpoint(path: str) -> Path:
-    """An RLlib checkpoint directory: ``path`` itself, or a trial dir's latest checkpoint."""
-    directory = Path(path).expanduser()
-    if not directory.is_dir():
-        raise ExperimentError(f"checkpoint not found: {directory}")
-    if (directory / "rllib_checkpoint.json").is_file():
-        return directory
-    checkpoints = sorted(directory.glob("checkpoint_*/rllib_checkpoint.json"))
-    if not checkpoints:
-        raise ExperimentError(f"not an RLlib checkpoint (no rllib_checkpoint.json): {directory}")
-    return checkpoints[-1].parent
 
 
 def evaluation_runner(algo: Any) -> Any:

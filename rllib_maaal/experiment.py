@@ -42,6 +42,7 @@ EXPERIMENT_KEYS: dict[str, str] = {
     "storage_path": "where results and checkpoints go",
     "search_alg": "Tune search algorithm",
     "scheduler": "Tune trial scheduler",
+    "max_failures": "times Tune restarts a failed trial from its checkpoint (-1: always)",
 }
 
 #: The metric ranked for "best" trials and, by default, optimised by searchers and schedulers.
@@ -114,6 +115,8 @@ class Experiment:
     storage_path: str
     search_alg: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
+    #: Tune's ``FailureConfig.max_failures``; None: Tune's default (0), or the saved one on resume.
+    max_failures: int | None = None
 
     @property
     def path(self) -> Path:
@@ -240,6 +243,14 @@ def _build(
     samples = num_samples if num_samples is not None else spec.get("num_samples", 1)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ExperimentError(f"{where}: num_samples must be a positive integer, got {samples!r}")
+    max_failures = spec.get("max_failures")
+    if max_failures is not None and (
+        not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < -1
+    ):
+        raise ExperimentError(
+            f"{where}: max_failures must be an integer, -1 (always retry) or more, got "
+            f"{max_failures!r}"
+        )
     path = storage_path or spec.get("storage_path") or "~/ray_results"
     search_alg, scheduler = (
         _typed_section(spec, key, where) for key in ("search_alg", "scheduler")
@@ -255,6 +266,7 @@ def _build(
         storage_path=str(Path(path).expanduser().resolve()),
         search_alg=search_alg,
         scheduler=scheduler,
+        max_failures=max_failures,
     )
 
 
@@ -531,7 +543,8 @@ def _positional(kind: str, args: Any) -> list[Any]:
 
 
 def tuner_parts(exp: Experiment) -> dict[str, Any]:
-    """Tune objects of an experiment: ``param_space``, ``tune_config`` and ``run_config`` kwargs.
+    """Tune objects of an experiment: ``param_space``, ``tune_config`` and ``run_config`` kwargs
+    (``checkpoint_config``, ``failure_config``).
 
     The metric and mode of ``search_alg``/``scheduler`` go to ``TuneConfig`` (Tune refuses them
     in two places), defaulting to the mean episode return, maximised.
@@ -564,6 +577,7 @@ def tuner_parts(exp: Experiment) -> dict[str, Any]:
             mode=mode if tuned else None,
         ),
         "checkpoint_config": tune.CheckpointConfig(**exp.checkpoint_config),
+        "failure_config": tune.FailureConfig(max_failures=exp.max_failures or 0),
     }
 
 

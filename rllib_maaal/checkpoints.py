@@ -1,0 +1,443 @@
+"""Crash-safe checkpoints for ``rllib train --resume`` and ``rllib evaluate``.
+
+What Tune leaves behind after a crash, and what this module does about it:
+
+- **Which checkpoints are complete.** Tune writes a trial's checkpoint to a temporary folder and
+  then copies it file by file into ``TRIAL/checkpoint_NNNNNN``; a process killed during that copy
+  leaves a folder that looks like a checkpoint but is not one (empty, or with some files). The
+  files cannot tell: ``rllib_checkpoint.json`` may be copied first. So :class:`CheckpointMarker`,
+  a Tune callback of every ``rllib train`` run, writes :data:`MARKER` into a checkpoint once the
+  trial's ``save`` has returned, i.e. after the copy finished, before Tune registers it. In a
+  trial that :data:`TRIAL_FLAG` says was written with markers, a checkpoint without one is
+  incomplete. Trials without the flag (older runs, plain Tune scripts) fall back to the files:
+  ``rllib_checkpoint.json`` and the files it names, and the learned weights
+  (``learner_group/learner/rl_module``, whose absence RLlib's restore skips without a word).
+
+- **Where a resumed trial continues.** Tune's ``Tuner.restore`` continues from the experiment
+  state Tune last saved (every 10 s or more, not at each checkpoint), so after ``kill -9`` it
+  knows an older checkpoint than the newest one, or none, and new checkpoints overwrite the
+  newer ones; it also keeps decisions that were waiting for a checkpoint to finish, such as the
+  stop of a trial whose final checkpoint was cut short, so that trial ends after one iteration.
+  Rather than redo Tune's restore (searcher, scheduler and callback state, trial names and
+  folders), :func:`prepare_resume` rewrites that saved state before ``Tuner.restore`` reads it:
+  for each trial, the newest complete checkpoint becomes its latest checkpoint, with the results
+  of that iteration as its last result; the trial is finished only if those results meet its stop
+  criterion (otherwise it is resumed, whatever status Tune saved); its checkpoint numbering goes
+  on after that checkpoint; incomplete checkpoints are removed and reported. The pending
+  decisions are dropped. (:class:`CheckpointMarker` cuts its result files back to that
+  iteration when it starts.)
+
+- **One run per experiment.** Two ``rllib train`` on one ``STORAGE_PATH/NAME`` would write into
+  the same trial folders and state files. :func:`lock_experiments` takes an ``fcntl.flock`` on
+  :data:`LOCK_FILE` in each experiment folder; the kernel releases it when the process dies, so a
+  crashed run never blocks the next one. The file holds the owner's PID and host, for the message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import fcntl
+import io
+import json
+import os
+import re
+import shutil
+import socket
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from rllib_maaal.experiment import ExperimentError
+
+#: Written into a checkpoint folder once Tune has fully written it (see the module docstring).
+MARKER = ".rllib_complete"
+#: In a trial folder: this trial's checkpoints carry :data:`MARKER` when complete.
+TRIAL_FLAG = ".rllib_checkpoint_markers"
+#: In an experiment folder: locked by the ``rllib train`` that runs the experiment.
+LOCK_FILE = ".rllib_train.lock"
+#: Where RLlib keeps an algorithm's learned weights inside its checkpoint.
+WEIGHTS = "learner_group/learner/rl_module"
+
+_CHECKPOINT_NAME = re.compile(r"^checkpoint_(\d+)$")
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the RLlib algorithm checkpoint at ``path`` is unusable, judged by its files; None if
+    usable. (Within a Tune trial, :func:`trial_checkpoints` also asks for the marker.)"""
+    if not path.is_dir():
+        return "not found"
+    try:
+        meta = json.loads((path / "rllib_checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return "no readable rllib_checkpoint.json"
+    ctor_file = meta.get("class_and_ctor_args_file", "class_and_ctor_args.pkl")
+    if not (path / ctor_file).is_file():
+        return f"{ctor_file} is missing"
+    state = meta.get("state_file", "algorithm_state")
+    if not any((path / f"{state}{suffix}").is_file() for suffix in (".pkl", ".msgpack")):
+        return f"{state}.pkl is missing"
+    if not (path / WEIGHTS).is_dir():
+        return f"no learned weights ({WEIGHTS}/ is missing)"
+    return None
+
+
+@dataclasses.dataclass
+class TrialCheckpoint:
+    """One ``checkpoint_NNNNNN`` folder of a Tune trial."""
+
+    path: Path
+    index: int
+    #: Why it is incomplete; None when complete.
+    problem: str | None
+
+
+def trial_checkpoints(trial_dir: Path) -> list[TrialCheckpoint]:
+    """The checkpoints of a Tune trial folder, oldest first, each judged complete or not."""
+    found = []
+    for path in trial_dir.iterdir() if trial_dir.is_dir() else ():
+        match = _CHECKPOINT_NAME.match(path.name)
+        if match and path.is_dir():
+            found.append(TrialCheckpoint(path, int(match.group(1)), _trial_problem(path)))
+    return sorted(found, key=lambda c: c.index)
+
+
+def _trial_problem(path: Path) -> str | None:
+    """:func:`checkpoint_problem`, and the marker where the trial folder says there is one."""
+    problem = checkpoint_problem(path)
+    if problem is None and (path.parent / TRIAL_FLAG).is_file() and not (path / MARKER).is_file():
+        problem = "not marked complete: interrupted while being written"
+    return problem
+
+
+def newest_complete(trial_dir: Path) -> TrialCheckpoint | None:
+    """The trial's newest complete checkpoint, if it has one."""
+    complete = [c for c in trial_checkpoints(trial_dir) if c.problem is None]
+    return complete[-1] if complete else None
+
+
+def evaluation_checkpoint(path: str) -> Path:
+    """The checkpoint ``rllib evaluate PATH`` restores: ``PATH`` itself (relative to the current
+    directory, ``~`` expanded) or, for a trial folder, its newest complete checkpoint. Anything
+    unusable is an ``ExperimentError`` (one line, exit status 2)."""
+    directory = Path(path).expanduser().resolve()
+    if not directory.is_dir():
+        raise ExperimentError(f"checkpoint not found: {directory}")
+    if (directory / "rllib_checkpoint.json").is_file() or not any(
+        _CHECKPOINT_NAME.match(p.name) for p in directory.iterdir()
+    ):
+        problem = _trial_problem(directory)
+        if problem is not None:
+            raise ExperimentError(f"not a usable RLlib checkpoint ({problem}): {directory}")
+        return directory
+    newest = newest_complete(directory)
+    if newest is None:
+        raise ExperimentError(f"no complete checkpoint in the trial folder {directory}")
+    return newest.path
+
+
+class CheckpointMarker(Callback):
+    """Marks each trial as one whose checkpoints carry :data:`MARKER`, and marks each checkpoint
+    complete once Tune has written it (``on_checkpoint`` runs after the trial's ``save``); the
+    marker holds the results of the checkpoint's iteration, which a resume restores with it.
+
+    It also keeps the trial's ``result.json`` and ``progress.csv`` right. Tune writes them in a
+    staging folder of the Ray session and copies them to the storage folder only when it saves
+    the experiment state; a trial that starts from a checkpoint gets the storage folder's copies
+    back and appends to them. So they are copied at each checkpoint too (``kill -9`` would lose
+    the newest rows), and when a trial starts they are cut back to the iteration it starts from,
+    so that the iterations trained again appear once.
+    """
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        storage = trial.storage
+        _write(storage.storage_filesystem, f"{storage.trial_fs_path}/{TRIAL_FLAG}", b"")
+        restored = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
+        iteration = restored.metrics.get("training_iteration", 0) if restored else 0
+        # Tune copies the storage folder's files over the staging ones when there is a checkpoint.
+        _truncate_results(storage.storage_filesystem, storage.trial_fs_path, iteration)
+        _truncate_results(None, storage.trial_driver_staging_path, iteration)
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
+        from ray.tune.utils.util import SafeFallbackEncoder
+
+        storage = trial.storage
+        staging = Path(storage.trial_driver_staging_path)
+        for name in _RESULT_FILES:
+            destination = f"{storage.trial_fs_path}/{name}"
+            _copy(None, str(staging / name), storage.storage_filesystem, destination)
+        result = json.dumps(trial.last_result, cls=SafeFallbackEncoder).encode()
+        _write(checkpoint.filesystem, f"{checkpoint.path}/{MARKER}", result)
+
+
+#: A trial's result files that Tune appends to.
+_RESULT_FILES = ("result.json", "progress.csv")
+
+
+def _write(filesystem: Any, path: str, data: bytes) -> None:
+    with filesystem.open_output_stream(path) as out:
+        out.write(data)
+
+
+def _copy(source_fs: Any, source: str, destination_fs: Any, destination: str) -> None:
+    """Copy one file between (pyarrow) filesystems, None being the local one; skip if absent
+    or if both are the same file (storage on the driver's own staging folder)."""
+    import pyarrow.fs
+
+    local = pyarrow.fs.LocalFileSystem()
+    source_fs, destination_fs = source_fs or local, destination_fs or local
+    if source_fs.get_file_info(source).type != pyarrow.fs.FileType.File:
+        return
+    if source_fs.equals(destination_fs) and os.path.realpath(source) == os.path.realpath(
+        destination
+    ):
+        return
+    pyarrow.fs.copy_files(
+        source, destination, source_filesystem=source_fs, destination_filesystem=destination_fs
+    )
+
+
+class _Lock:
+    """An exclusive ``flock`` on ``EXPERIMENT/LOCK_FILE``, refused with one line while another
+    process holds it."""
+
+    def __init__(self, experiment_dir: Path) -> None:
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+        self.path = experiment_dir / LOCK_FILE
+        self.file = self.path.open("a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or "another process"
+            self.file.close()
+            raise ExperimentError(
+                f"experiment {experiment_dir} is being trained by {owner}; wait for it to end "
+                "(or stop it), or give this run another name or --storage-path"
+            ) from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        self.file.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+@contextlib.contextmanager
+def lock_experiments(experiment_dirs: Iterable[Path]) -> Iterator[None]:
+    """Hold the lock of every experiment folder while the block runs (see :class:`_Lock`)."""
+    with contextlib.ExitStack() as stack:
+        for experiment_dir in experiment_dirs:
+            stack.callback(_Lock(experiment_dir).release)
+        yield
+
+
+def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> list[str]:
+    """Rewrite Tune's newest saved experiment state so that ``Tuner.restore`` continues each
+    trial from its newest complete checkpoint (see the module docstring). ``max_failures``
+    replaces each trial's saved one. Returns one report line per trial."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+
+    states = sorted(experiment_dir.glob("experiment_state-*.json"))
+    if not states:
+        raise ExperimentError(f"--resume: no experiment to resume in {experiment_dir}")
+    state_file = states[-1]  # Tune resumes from the newest (the names hold the start time).
+    state = json.loads(state_file.read_text())
+    lines = []
+    trial_data = []
+    for trial_json, metadata_json in state["trial_data"]:
+        trial = _loads_with_cloudpickle(trial_json)
+        metadata = _TrainingRunMetadata.from_json_state(metadata_json)
+        line = _resume_trial(experiment_dir / trial["relative_logdir"], trial, metadata)
+        if max_failures is not None:
+            trial["max_failures"] = max_failures
+        lines.append(f"resume: {trial['relative_logdir']}: {line}")
+        trial_data.append(
+            [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
+        )
+    state["trial_data"] = trial_data
+    saved = {json.loads(t)["relative_logdir"] for t, _ in trial_data}
+    for params in sorted(experiment_dir.glob("*/params.json")):
+        if params.parent.name not in saved:
+            lines.append(
+                f"resume: {params.parent.name}: not in Tune's saved state (the run ended before "
+                "Tune saved it); not resumed"
+            )
+    runner = state["runner_data"]
+    # Decisions (such as "stop") that waited for a checkpoint that never finished.
+    runner["_cached_trial_decisions"], runner["_queued_trial_decisions"] = {}, {}
+    runner["_should_stop_experiment"] = False
+    _write_atomically(state_file, json.dumps(state, cls=TuneFunctionEncoder))
+    return lines
+
+
+def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
+    """Point one trial's saved state at its newest complete checkpoint; a report line."""
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint
+
+    checkpoints = trial_checkpoints(trial_dir)
+    if trial_dir.is_dir() and not (trial_dir / TRIAL_FLAG).is_file():
+        # A trial written before the markers: adopt the checkpoints its files show complete.
+        for checkpoint in checkpoints:
+            if checkpoint.problem is None:
+                (checkpoint.path / MARKER).write_text("{}")
+        (trial_dir / TRIAL_FLAG).touch()
+    removed = []
+    for checkpoint in checkpoints:
+        if checkpoint.problem is not None:
+            shutil.rmtree(checkpoint.path)
+            removed.append(f"{checkpoint.path.name} ({checkpoint.problem})")
+    rows = _results(trial_dir)
+    results = []
+    for checkpoint in checkpoints:
+        iteration = checkpoint_iteration(checkpoint.path) if checkpoint.problem is None else None
+        if iteration is not None:
+            metrics = _marked_result(checkpoint.path, iteration) or _row_of(iteration, rows)
+            results.append((checkpoint, _TrainingResult(Checkpoint(str(checkpoint.path)), metrics)))
+    manager = metadata.checkpoint_manager
+    manager._checkpoint_results = [result for _, result in results]
+    manager._latest_checkpoint_result = results[-1][1] if results else None
+    newest, last = (results[-1][0], dict(results[-1][1].metrics)) if results else (None, {})
+    iteration = last.get("training_iteration", 0)
+
+    config = manager.checkpoint_config
+    keeps_checkpoints = bool(config.checkpoint_frequency or config.checkpoint_at_end)
+    removed_text = "; removed incomplete " + ", ".join(removed) if removed else ""
+    if _stop_met(trial["stopping_criterion"], last) or (
+        not keeps_checkpoints and trial["status"] == "TERMINATED"
+    ):
+        trial["status"] = "TERMINATED"
+        return f"finished at iteration {last.get('training_iteration', 'n/a')}{removed_text}"
+    trial["status"] = "PENDING"
+    metadata.last_result = last
+    # The next checkpoint is numbered after the one resumed from (Tune counts up from here).
+    trial["storage"].current_checkpoint_index = newest.index if newest else -1
+    if newest is None:
+        return f"no complete checkpoint; starts again from iteration 0{removed_text}"
+    return f"continues from {newest.path.name} (iteration {iteration}){removed_text}"
+
+
+def _results(trial_dir: Path) -> list[dict[str, Any]]:
+    """The rows of a trial's ``result.json`` (a row cut short by a crash is skipped)."""
+    path = trial_dir / "result.json"
+    rows = []
+    for text in path.read_text().splitlines() if path.is_file() else ():
+        with contextlib.suppress(ValueError):
+            rows.append(json.loads(text))
+    return rows
+
+
+def checkpoint_iteration(path: Path) -> int | None:
+    """The training iteration an algorithm checkpoint was taken after, from its state file."""
+    import pickle
+
+    try:
+        with (path / "algorithm_state.pkl").open("rb") as f:
+            return int(pickle.load(f)["training_iteration"])  # noqa: S301 - our own checkpoint
+    except (OSError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+        return None
+
+
+def _marked_result(path: Path, iteration: int) -> dict[str, Any] | None:
+    """The results :class:`CheckpointMarker` stored with a checkpoint, if they are of its
+    iteration (markers of adopted, older checkpoints are empty)."""
+    try:
+        result = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(result, dict) or result.get("training_iteration") != iteration:
+        return None
+    return result
+
+
+def _row_of(iteration: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results of ``iteration`` (the last such row: an older resume may have repeated it)."""
+    same = [r for r in rows if r.get("training_iteration") == iteration]
+    return same[-1] if same else {"training_iteration": iteration}
+
+
+def _truncate_results(filesystem: Any, trial_dir: str, iteration: int) -> None:
+    """Drop the rows after ``iteration`` from ``result.json`` and ``progress.csv`` in
+    ``trial_dir`` (on a pyarrow ``filesystem``, None: the local one)."""
+    import pyarrow.fs
+
+    filesystem = filesystem or pyarrow.fs.LocalFileSystem()
+    for name in _RESULT_FILES:
+        path = f"{trial_dir}/{name}"
+        if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+            continue
+        with filesystem.open_input_stream(path) as f:
+            text = f.read().decode()
+        kept = _rows_until(text, iteration, csv_file=name.endswith(".csv"))
+        if kept != text:
+            _write(filesystem, path, kept.encode())
+
+
+def _rows_until(text: str, iteration: int, csv_file: bool) -> str:
+    """The rows of a ``result.json`` or ``progress.csv`` text up to ``training_iteration``."""
+    if not text.strip():
+        return text
+    if not csv_file:
+        lines = text.splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("training_iteration", 0) <= iteration:
+                    kept.append(line)
+        return "".join(kept)
+    reader = csv.DictReader(io.StringIO(text))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [])
+    writer.writeheader()
+    for row in reader:
+        with contextlib.suppress(ValueError, TypeError):
+            if int(row.get("training_iteration") or 0) <= iteration:
+                writer.writerow(row)
+    return out.getvalue()
+
+
+def _stop_met(criterion: dict[str, Any], result: dict[str, Any]) -> bool:
+    """Tune's test of a dict stop criterion (``Trial.should_stop``) on nested results."""
+    from ray._private.dict import flatten_dict
+
+    flat = flatten_dict(result, delimiter="/")
+    if flat.get("done"):
+        return True
+    return any(key in flat and flat[key] >= value for key, value in criterion.items())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path``'s contents so that a crash leaves the old or the new file, never half."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def restore_tuner(
+    experiment_dir: Path, trainable: Any, max_failures: int | None
+) -> tuple[Any, list[str]]:
+    """``Tuner.restore`` after :func:`prepare_resume`, with ``max_failures`` when given and the
+    checkpoint marker (a run saved before markers existed has no such callback). Returns the
+    tuner and the report lines."""
+    from ray import tune
+
+    lines = prepare_resume(experiment_dir, max_failures)
+    tuner = tune.Tuner.restore(
+        str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True
+    )
+    # Tuner.restore takes the saved RunConfig and offers no way to change it.
+    run_config = tuner._local_tuner.get_run_config()
+    if max_failures is not None:
+        run_config.failure_config = tune.FailureConfig(max_failures=max_failures)
+    if not any(isinstance(c, CheckpointMarker) for c in run_config.callbacks or ()):
+        run_config.callbacks = [*(run_config.callbacks or ()), CheckpointMarker()]
+    return tuner, lines
