@@ -286,19 +286,24 @@ def train_command(args: argparse.Namespace) -> int:
 
     # Tune's legacy output at verbosity 0 prints nothing: the progress lines are ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    failures = 0
     with locks, _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
         if not started_locally:
             import ray
 
             for exp in experiments:
                 check_resources(exp, needs[exp.name], ray.cluster_resources(), strict=False)
-        failures = 0
-        for exp, parts in prepared:
-            results = _tuner(exp, parts, args).fit()
-            failures += report(exp, results)
-            if stopped:
-                print(f"\n{stopped[0]}: stopped. Resume with:\n  {resume_command(args)}")
-                return EXIT_INTERRUPTED if stopped[0] == "SIGINT" else EXIT_TERMINATED
+        try:
+            for exp, parts in prepared:
+                results = _tuner(exp, parts, args).fit()
+                failures += report(exp, results)
+                if stopped:
+                    break
+        except KeyboardInterrupt:  # a second signal, or one before Tune listened for it
+            stopped.append("SIGINT")
+    if stopped:
+        print(f"\n{stopped[0]}: stopped. Resume with:\n  {resume_command(args)}")
+        return EXIT_TERMINATED if stopped[0] == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_TRIAL_FAILED if failures else EXIT_OK
 
 
@@ -336,6 +341,8 @@ def _signals() -> Iterator[list[str]]:
         if stopped:
             raise KeyboardInterrupt
         stopped.append(signal.Signals(signum).name)
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # Tune is not running yet: nothing to stop gracefully
         print(f"\n{stopped[0]}: stopping after the current iterations (again: at once)")
         os.kill(os.getpid(), signal.SIGUSR1)
 

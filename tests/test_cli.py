@@ -160,7 +160,8 @@ def test_train_file_on_a_ray_cluster_started_with_ray_start(ray_address, tmp_pat
     assert best and (Path(best.group(1)) / "rllib_checkpoint.json").is_file()
 
 
-def test_resume_continues_an_interrupted_run_from_its_checkpoint(ray_session, tmp_path):
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session, tmp_path):
     # Iterations of at least 2 s give time to interrupt after the first checkpoint.
     spec = ppo(3, min_time_s_per_iteration=2)
     spec["checkpoint_config"] = {"checkpoint_frequency": 1}
@@ -168,15 +169,19 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(ray_session, tm
     args = ["train", "--file", str(experiments), "--storage-path", str(tmp_path)]
     first = subprocess.Popen(
         [sys.executable, "-m", "rllib_maaal", *args, "--address", ray_session],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("resume/*/checkpoint_000000/rllib_checkpoint.json")):
+    while not list(tmp_path.glob("resume/*/checkpoint_000000/.rllib_complete")):
         assert first.poll() is None and time.monotonic() < deadline, "no first checkpoint"
         time.sleep(0.2)
-    first.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment state and exits
-    first.wait(timeout=60)
+    first.send_signal(sig)  # Ctrl-C or a scheduler's SIGTERM: Tune saves the state and stops
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == status, out
+    assert f"{signal.Signals(sig).name}: stopped. Resume with:" in out
+    assert re.search(r"^  rllib train --file \S+resume.yaml .*--resume$", out, re.MULTILINE), out
     (trial,) = [p for p in (tmp_path / "resume").iterdir() if p.is_dir()]
     assert last_result(trial)["training_iteration"] < 3
 
