@@ -245,7 +245,7 @@ def test_bad_config_names_the_field(football):
         football.parallel_env(scenario="12_vs_12")
     with pytest.raises(ValueError, match="rewards"):
         football.make_team_env({"rewards": "goals"})
-    with pytest.raises(ValueError, match="allowed"):
+    with pytest.raises(ValueError, match="got .scenaro. .did you mean .scenario."):
         football.make_team_env({"scenaro": "11_vs_11_stochastic"})
     with pytest.raises(ValueError, match="part must be one of"):
         football.make_team_env({"part": "middle"})
