@@ -423,11 +423,15 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def restore_tuner(
-    experiment_dir: Path, trainable: Any, max_failures: int | None
+    experiment_dir: Path,
+    trainable: Any,
+    max_failures: int | None,
+    callbacks: Iterable[Any] = (),
 ) -> tuple[Any, list[str]]:
-    """``Tuner.restore`` after :func:`prepare_resume`, with ``max_failures`` when given and the
-    checkpoint marker (a run saved before markers existed has no such callback). Returns the
-    tuner and the report lines."""
+    """``Tuner.restore`` after :func:`prepare_resume`, with ``max_failures`` when given, the
+    checkpoint marker (a run saved before markers existed has no such callback) and
+    ``callbacks`` in place of the saved ones of their types (e.g. fresh progress lines).
+    Returns the tuner and the report lines."""
     from ray import tune
 
     lines = prepare_resume(experiment_dir, max_failures)
@@ -438,6 +442,9 @@ def restore_tuner(
     run_config = tuner._local_tuner.get_run_config()
     if max_failures is not None:
         run_config.failure_config = tune.FailureConfig(max_failures=max_failures)
-    if not any(isinstance(c, CheckpointMarker) for c in run_config.callbacks or ()):
-        run_config.callbacks = [*(run_config.callbacks or ()), CheckpointMarker()]
+    fresh = [*callbacks]
+    saved = [c for c in run_config.callbacks or () if not any(type(c) is type(f) for f in fresh)]
+    if not any(isinstance(c, CheckpointMarker) for c in [*saved, *fresh]):
+        fresh.append(CheckpointMarker())
+    run_config.callbacks = [*saved, *fresh]
     return tuner, lines

@@ -261,9 +261,11 @@ def train_command(args: argparse.Namespace) -> int:
     if args.resume:
         from ray.tune import Tuner
 
-        for exp in experiments:
-            if not Tuner.can_restore(str(exp.path)):
-                raise ExperimentError(f"--resume: no experiment to resume in {exp.path}")
+        # A file stopped early has experiments that never started: those start afresh, but
+        # a resume with nothing to resume is a wrong path or name.
+        if not any(Tuner.can_restore(str(exp.path)) for exp in experiments):
+            where = ", ".join(str(exp.path) for exp in experiments)
+            raise ExperimentError(f"--resume: no experiment to resume in {where}")
     from rllib_maaal.checkpoints import lock_experiments
 
     # Held while training: a second `rllib train` of a running experiment is refused.
@@ -362,10 +364,14 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> 
     from rllib_maaal.progress import ProgressCallback
 
     trainable = algorithm_class(exp.run)
+    progress = ProgressCallback(exp.stop, interval=args.progress_interval)
     if args.resume:
-        tuner, lines = restore_tuner(exp.path, trainable, exp.max_failures)
-        print("\n".join(lines))
-        return tuner
+        if not tune.Tuner.can_restore(str(exp.path)):  # this experiment never started
+            print(f"resume: {exp.name} had not started; starting it")
+        else:
+            tuner, lines = restore_tuner(exp.path, trainable, exp.max_failures, [progress])
+            print("\n".join(lines))
+            return tuner
     return tune.Tuner(
         trainable,
         param_space=parts["param_space"],
@@ -377,10 +383,7 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> 
             checkpoint_config=parts["checkpoint_config"],
             # Our progress lines replace Tune's table; --verbose adds Tune's result dicts.
             verbose=3 if args.verbose else 0,
-            callbacks=[
-                ProgressCallback(exp.stop, interval=args.progress_interval),
-                CheckpointMarker(),
-            ],
+            callbacks=[progress, CheckpointMarker()],
             failure_config=parts["failure_config"],
         ),
     )

@@ -34,7 +34,7 @@ TINY = {
 
 
 def write_experiments(path: Path, **experiments: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(experiments))
+    path.write_text(yaml.safe_dump(experiments, sort_keys=False))  # file order = run order
     return path
 
 
@@ -162,10 +162,12 @@ def test_train_file_on_a_ray_cluster_started_with_ray_start(ray_address, tmp_pat
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session, tmp_path):
-    # Iterations of at least 2 s give time to interrupt after the first checkpoint.
-    spec = ppo(3, min_time_s_per_iteration=2)
+    # Iterations of at least 2 s give time to interrupt after the first checkpoint, long
+    # before the sixth iteration.
+    spec = ppo(6, min_time_s_per_iteration=2)
     spec["checkpoint_config"] = {"checkpoint_frequency": 1}
-    experiments = write_experiments(tmp_path / "resume.yaml", resume=spec)
+    # One signal stops the whole file: "later" must not start.
+    experiments = write_experiments(tmp_path / "resume.yaml", resume=spec, later=ppo(1))
     args = ["train", "--file", str(experiments), "--storage-path", str(tmp_path)]
     first = subprocess.Popen(
         [sys.executable, "-m", "rllib_maaal", *args, "--address", ray_session],
@@ -183,16 +185,19 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     assert f"{signal.Signals(sig).name}: stopped. Resume with:" in out
     assert re.search(r"^  rllib train --file \S+resume.yaml .*--resume$", out, re.MULTILINE), out
     (trial,) = [p for p in (tmp_path / "resume").iterdir() if p.is_dir()]
-    assert last_result(trial)["training_iteration"] < 3
+    assert last_result(trial)["training_iteration"] < 6
+    assert not list(tmp_path.glob("later/PPO_*"))  # (its folder holds the run's lock)
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main([*args, "--resume"]) == 0, out.getvalue()
     final = last_result(trial)
-    assert final["training_iteration"] == 3
+    assert final["training_iteration"] == 6
     # Restored from a checkpoint rather than restarted: fewer iterations since the restore.
-    assert final["iterations_since_restore"] < 3
+    assert final["iterations_since_restore"] < 6
     assert "resume: 1 trial(s)" in out.getvalue()
+    assert "resume: later had not started; starting it" in out.getvalue()
+    assert list(tmp_path.glob("later/PPO_*/checkpoint_000000"))
 
 
 def test_help_of_the_module_entry_point():
