@@ -251,11 +251,15 @@ def train_command(args: argparse.Namespace) -> int:
             )
         specs = {name: specs[name] for name in specs if name in args.experiment}
     apply_overrides(specs, [*args.set, *args.overrides])
+    from rllib_maaal.experiment import quick_check
+
+    for name, spec in specs.items():  # the common mistakes, before RLlib is even loaded
+        quick_check(name, spec)
+    experiments = build_experiments(specs, args.storage_path, args.num_samples)
     _quiet(args.verbose)
     from rllib_maaal.experiment import search_points, tuner_parts, validate_search_space
     from rllib_maaal.progress import home
 
-    experiments = build_experiments(specs, args.storage_path, args.num_samples)
     needs = {exp.name: trial_resources(exp, validate_search_space(exp)) for exp in experiments}
     prepared = [(exp, tuner_parts(exp)) for exp in experiments]
     if args.resume:

@@ -452,6 +452,50 @@ def check_config_values(config: dict[str, Any]) -> None:
             check_mapping(key, value)
 
 
+def _concrete(value: Any) -> list[Any] | None:
+    """The values a config entry can take without sampling: itself, or a grid's values; None
+    for a random domain (checked once sampled, by :func:`validate_search_space`)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, args),) = value.items()
+        if kind == "grid_search":
+            return list(args) if isinstance(args, list) else [args]
+        if kind in SEARCH_SPACES:
+            return None
+    return [value]
+
+
+def quick_check(name: str, spec: Any) -> None:
+    """The checks of experiment ``spec`` that need neither Ray nor RLlib (loading RLlib alone
+    takes seconds), run first so that the common mistakes fail at once: value types and ranges
+    of every grid value, and the env's config by the env's own checker. The rest of the spec
+    is checked by :func:`build_experiments` and :func:`validate_search_space`."""
+    from rllib_maaal.envs import TASKS, check_env_config
+
+    config = spec.get("config") if isinstance(spec, dict) else None
+    if not isinstance(config, dict):
+        return
+    env = spec.get("env", config.get("env"))
+    where = f"experiment {name!r}"
+    try:
+        to_search_space(config)  # empty or malformed grids
+        for key, value in config.items():
+            for candidate in _concrete(value) or ():
+                check_config_values({key: candidate})
+        env_configs = _concrete(config.get("env_config") or {}) or []
+        if isinstance(env, str) and env in TASKS:
+            for env_config in env_configs:
+                plain = isinstance(env_config, dict) and all(
+                    _concrete(v) == [v] for v in env_config.values()
+                )
+                if plain:
+                    check_env_config(env, env_config)
+    except ExperimentError as err:
+        raise ExperimentError(f"{where}: {err}") from err
+    except (ValueError, TypeError, ImportError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ExperimentError(f"{where}: {first}") from err
+
+
 def search_points(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every grid point of ``config``'s search space, with one sample of each random domain."""
     from ray.tune.search.variant_generator import generate_variants

@@ -314,10 +314,8 @@ def city(**config: Any) -> dict[str, Any]:
         ({"model_config": {"hiden": 8}}, "unknown model_config key 'hiden' (did you mean"),
         ({"model_config": {"hidden": 0}}, "model_config.hidden must be an int >= 1; got 0"),
         ({"model": {"fcnet_hiddens": [8]}}, "config key 'model' is the old API stack's"),
-        (
-            {"gamma": {"grid_search": [0.9, 1.5]}},
-            "'x', search point 2 of 2: gamma must be a number in (0, 1]; got 1.5",
-        ),
+        ({"gamma": {"grid_search": [0.9, 1.5]}}, "'x': gamma must be a number in (0, 1]; got 1.5"),
+        ({"gamma": {"uniform": [1.1, 1.5]}}, "'x': gamma must be a number in (0, 1]; got 1."),
     ],
 )
 def test_bad_values_fail_before_ray_with_one_line(config, message, tmp_path, capsys):
