@@ -89,6 +89,18 @@ SUBTASK_MASKS[:, : 1 + len(MOVE_DELTAS)] = True  # stay and every move
 SUBTASK_MASKS[FIREFIGHT, [EXTINGUISH, FREEZE]] = True
 SUBTASK_MASKS[REPAIR, BUILD_ACTION] = True
 
+#: The columns of the team view's ``pair`` (agent i, subtask m of building k): the offset from the
+#: agent to the building and the walk to touch it (in grid widths; the walk capped at two, which
+#: also stands for unreachable), then agent type × subtask type one-hot (which of the six
+#: pairings this is: firefighters fight fires best, builders repair, generalists help).
+PAIR_FEATURES = (
+    "dx",
+    "dy",
+    "walk",
+    *(f"{agent}_{subtask}" for agent in AGENT_TYPES for subtask in ("firefight", "repair")),
+)
+_WALK_CAP = 2 * GRID
+
 _SITE_CELLS = np.array([x * GRID + y for x in SITE_COORDS for y in SITE_COORDS])
 _CENTRE_DIST = np.abs(CELL_XY[:TRASH] - (GRID - 1) / 2).sum(1)
 
@@ -233,6 +245,7 @@ class CityCore:
             status_dim=STATUS_DIM,
             n_subtask_types=2,
             entity_shape=None if flat else (E, N_FEATURES),
+            pair_dim=len(PAIR_FEATURES),
         )
         self.single_action_space = team_action_space(n_agents=N, n_actions=N_ACTIONS, n_subtasks=M)
         self.subtask_type = np.repeat([FIREFIGHT, REPAIR], K)
@@ -561,6 +574,7 @@ class CityCore:
             "decide": self.decide[:, None].astype(np.float32),
             "rule_allocation": self.rule_allocation(),
             "rule_action": self.rule_action(),
+            "pair": self._pair_features(),
             **self._constant,
         }
         if self.obs_layout == "entity":
@@ -576,6 +590,28 @@ class CityCore:
         status = np.empty((self.num_envs, self.n_subtasks, STATUS_DIM), np.float32)
         kernels.subtask_status(status, state, self.agent_mask, self.allocation)
         return status
+
+    def _pair_features(self) -> np.ndarray:
+        """(B, N, M, PAIR_FEATURES) features of each agent towards each subtask, zero for padded
+        agents and buildings."""
+        B, K = self.num_envs, self.n_buildings
+        offset = (
+            CELL_XY[self.building_cell][:, None] - CELL_XY[self.agent_cell][:, :, None]
+        ) / GRID
+        walk = self.distance[np.arange(B)[:, None, None], self.agent_cell[:, :, None], np.arange(K)]
+        walk = np.minimum(walk, _WALK_CAP) / GRID
+        per_building = np.concatenate([offset, walk[..., None]], axis=-1)  # (B, N, K, 3)
+        # subtasks m and K + m belong to building m (firefight, repair)
+        pairing = self.agent_type[:, :, None] * 2 + self.subtask_type  # (B, N, M)
+        pair = np.concatenate(
+            [
+                np.tile(per_building, (1, 1, 2, 1)),
+                np.eye(2 * len(AGENT_TYPES), dtype=np.float32)[pairing],
+            ],
+            axis=-1,
+        )
+        present = self.agent_mask[:, :, None] & np.tile(self.building_mask, 2)[:, None]
+        return np.where(present[..., None], pair, 0.0).astype(np.float32)
 
     # --- scripted behaviour ----------------------------------------------------------------------
     def rule_allocation(self) -> np.ndarray:

@@ -574,6 +574,7 @@ class FootballTeamCore:
             n_subtasks=m,
             status_dim=STATUS_DIM,
             n_subtask_types=m,
+            pair_dim=1,  # distance from the player to the zone
         )
         self.single_action_space = team_action_space(n_agents=n, n_actions=N_ACTIONS, n_subtasks=m)
         self._action_mask = np.ones((1, n, N_ACTIONS), np.float32)
@@ -596,8 +597,11 @@ class FootballTeamCore:
     def _tick(self) -> None:
         """Tick the tree for the current ball position; the rule allocation follows."""
         self.active = self.tree.active(self.match.ball[None, :2], self.part)
-        players = self.match.ours[self.match.players][None]
-        self.rule_allocation = self.tree.nearest_active(players, self.active)
+        self.rule_allocation = self.tree.nearest_active(self._positions(), self.active)
+
+    def _positions(self) -> np.ndarray:
+        """(1, N, 2) pitch positions of our controlled players."""
+        return self.match.ours[self.match.players][None]
 
     def step(self, action: dict[str, np.ndarray], which: np.ndarray):
         """Play one step (``which`` is always the single instance: see :class:`SingleTeamEnv`)."""
@@ -659,6 +663,7 @@ class FootballTeamCore:
             "rule_allocation": self.rule_allocation,
             "rule_action": self._rule_action,
             "agent_unit": self._agent_unit,
+            "pair": self.tree.distance(self._positions())[..., None].astype(np.float32),
         }
 
     def render(self, index: int = 0) -> np.ndarray:

@@ -28,6 +28,10 @@ key                        shape            meaning
 ``rule_action``            (N, M)           the task's scripted action of agent i inside subtask m
 ``agent_unit``             (N,)             allocation unit of each agent (agent i itself unless
                                             units are groups, e.g. intern teams)
+``pair``                   (N, M, P)        optional: features of agent i towards subtask m (e.g.
+                                            the offset and walk to its site, how well the agent's
+                                            type suits it), each of order one; what separately
+                                            encoded agents and subtasks cannot express
 =========================  ===============  =====================================================
 
 Action (``gymnasium.spaces.Dict``): ``allocation`` (U,) with values in [0, M) and ``action``
@@ -81,10 +85,12 @@ def team_observation_space(
     n_subtask_types: int,
     n_units: int | None = None,
     entity_shape: tuple[int, int] | None = None,
+    pair_dim: int | None = None,
 ) -> spaces.Dict:
     """The observation space of a team view (see the module docstring for the keys).
 
-    ``entity_shape=(E, F)`` selects the entity layout (adds ``entities`` and ``entity_mask``).
+    ``entity_shape=(E, F)`` selects the entity layout (adds ``entities`` and ``entity_mask``);
+    ``pair_dim=P`` adds the (agent, subtask) features ``pair`` (N, M, P).
     """
     n_units = n_agents if n_units is None else n_units
     f32 = np.float32
@@ -106,6 +112,8 @@ def team_observation_space(
     if entity_shape is not None:
         space["entities"] = spaces.Box(-np.inf, np.inf, entity_shape, f32)
         space["entity_mask"] = spaces.Box(0.0, 1.0, entity_shape[:1], f32)
+    if pair_dim is not None:
+        space["pair"] = spaces.Box(-np.inf, np.inf, (n_agents, n_subtasks, pair_dim), f32)
     return spaces.Dict(space)
 
 

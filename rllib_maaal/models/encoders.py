@@ -79,3 +79,29 @@ class AgentEncoder(nn.Module):
         attention = torch.nan_to_num(torch.softmax(logits, dim=-1))
         context = attention @ self.value(ent)
         return self.out(torch.cat([own, context], dim=-1))
+
+
+class PairScorer(nn.Module):
+    """A scalar score per (unit u, item m): an MLP on the concatenation [a_u, b_m, p_um].
+
+    Its first layer is split by input block (one Linear for a_u, one for b_m, one for p_um,
+    summed): the same function as one Linear on the concatenation, without building the
+    (..., U, M, dim_a + dim_b + P) input. Every unit and item is scored alike, so the scores are
+    equivariant to permutations of the units and of the items.
+    """
+
+    def __init__(self, unit_dim: int, item_dim: int, pair_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.unit = nn.Linear(unit_dim, hidden)
+        self.item = nn.Linear(item_dim, hidden, bias=False)
+        self.pair = nn.Linear(pair_dim, hidden, bias=False) if pair_dim else None
+        self.out = mlp(hidden, hidden, 1)
+
+    def forward(
+        self, units: torch.Tensor, items: torch.Tensor, pair: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``units`` (..., U, A), ``items`` (..., M, B), ``pair`` (..., U, M, P) → (..., U, M)."""
+        h = self.unit(units).unsqueeze(-2) + self.item(items).unsqueeze(-3)
+        if self.pair is not None:
+            h = h + self.pair(pair)
+        return self.out(torch.relu(h)).squeeze(-1)

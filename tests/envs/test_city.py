@@ -14,6 +14,7 @@ from rllib_maaal.envs.city import (
     FREEZE,
     GENERALIST,
     MAX_STEPS,
+    PAIR_FEATURES,
     SCENARIOS,
     STAY,
     CityCore,
@@ -200,6 +201,32 @@ def test_team_view_observations_fit_their_space(layout):
         obs, *_ = team.step(heuristic_policy(obs))
         assert team.observation_space.contains(obs)
     assert obs["subtask_status"].shape == (12, 12) and obs["rule_action"].shape == (5, 12)
+    assert obs["pair"].shape == (5, 12, len(PAIR_FEATURES))
+
+
+def test_pair_features_by_hand():
+    # A firefighter west of building 0, a generalist north of building 1 whose straight walk down
+    # to it is blocked by building 0: it walks round (6 moves, not the 4 of Manhattan's).
+    core = city([(2, 2, F), (4, 9, G)], [(4, 4, 0.5, 0.0), (4, 7, 0.5, 0.0)])
+    pair = core.observe()["pair"][0]
+    K = core.n_buildings
+    assert pair.shape == (7, 16, len(PAIR_FEATURES))
+    fit = {name: PAIR_FEATURES.index(name) for name in PAIR_FEATURES[3:]}
+    expected = {
+        (0, 0): [2, 2, 3],  # (2, 2) → (4, 4): walk to (3, 4) or (4, 3)
+        (0, 1): [2, 5, 6],  # (2, 2) → (4, 7): walk to (3, 7)
+        (1, 0): [0, -5, 6],  # (4, 9) → (4, 4): round building 1 to (3, 4) or (3, 5)...
+        (1, 1): [0, -2, 1],  # (4, 9) → (4, 7): (4, 8) touches it
+    }
+    for (i, k), (dx, dy, walk) in expected.items():
+        for m, kind in ((k, "firefight"), (K + k, "repair")):
+            agent = ("firefighter", "generalist")[i]
+            want = np.zeros(len(PAIR_FEATURES), np.float32)
+            want[:3] = np.array([dx, dy, walk]) / 16
+            want[fit[f"{agent}_{kind}"]] = 1.0
+            np.testing.assert_allclose(pair[i, m], want, err_msg=f"agent {i}, subtask {m}")
+    # padded agents and padded buildings have no features
+    assert not pair[2:].any() and not pair[:, 2:K].any() and not pair[:, K + 2 :].any()
 
 
 def test_subtasks_follow_the_tree_and_decisions_the_interval():

@@ -294,6 +294,16 @@ def test_team_view_contract_and_decision_timing(football, team_env):
 
 
 @pytest.mark.football
+def test_team_view_pair_is_each_players_distance_to_each_zone(football, team_env):
+    obs, _ = team_env.reset(seed=3)
+    distance = obs["pair"][..., 0]
+    assert obs["pair"].shape == (10, 10, 1) and (distance >= 0).all()
+    # the rule allocation is the nearest active zone: the smallest distance among the active
+    nearest = np.where(obs["subtask_active"] > 0, distance, np.inf).argmin(-1)
+    assert (nearest == obs["rule_allocation"]).all()
+
+
+@pytest.mark.football
 def test_allocation_must_point_at_active_subtasks_when_deciding(football, team_env):
     obs, _ = team_env.reset(seed=4)
     action = football.fixed_bt_policy(obs)

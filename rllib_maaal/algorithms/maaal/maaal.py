@@ -44,6 +44,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "allocation": ("learned", "rule", "random", "static", "none"),
     "action": ("learned", "rule", "random"),
     "allocation_solver": ("free", "capacity", "pairing"),
+    "allocation_head": ("auto", "mlp", "dot"),
     "mixer": ("qmix", "vdn"),
     "td_loss": ("mse", "huber"),
 }
@@ -73,6 +74,7 @@ class MAAALConfig(EpisodicConfig):
         self.allocation_solver = "free"
         self.subtask_capacity: int | list[int] | None = None
         self.allow_self_pairing = True
+        self.allocation_head = "auto"
         self.mixer = "qmix"
         # Exploration: ε for allocations and for actions, each a number or [[step, value], ...].
         self.epsilon_allocation: Schedule = [[0, 1.0], [50_000, 0.05]]
@@ -90,6 +92,7 @@ class MAAALConfig(EpisodicConfig):
         allocation_solver: str | None = NotProvided,
         subtask_capacity: int | list[int] | None = NotProvided,
         allow_self_pairing: bool | None = NotProvided,
+        allocation_head: str | None = NotProvided,
         mixer: str | None = NotProvided,
         epsilon_allocation: Schedule | None = NotProvided,
         epsilon_action: Schedule | None = NotProvided,
@@ -116,6 +119,10 @@ class MAAALConfig(EpisodicConfig):
                 active subtasks' c_m leave room for fewer than U units, each is raised to at
                 least ⌈U / #active⌉, so an allocation always exists.
             allow_self_pairing: for ``pairing``: may a unit stay unpaired.
+            allocation_head: how the allocation Q scores unit u for subtask m: ``dot`` (the
+                paper's g(w_u) · v_m), ``mlp`` (an MLP of [g(w_u), v_m, pair_um], with the env's
+                (agent, subtask) features ``pair`` where it gives them) or ``auto`` (``mlp`` where
+                the env gives ``pair``, else ``dot``).
             mixer: ``qmix`` (monotonic hypernetwork on the global state) or ``vdn`` (sum).
             epsilon_allocation: ε of the allocation choice over env steps.
             epsilon_action: ε of the action choice over env steps.
@@ -139,6 +146,7 @@ class MAAALConfig(EpisodicConfig):
                 "allocation_solver": self.allocation_solver,
                 "subtask_capacity": self.subtask_capacity,
                 "allow_self_pairing": self.allow_self_pairing,
+                "allocation_head": self.allocation_head,
                 "mixer": self.mixer,
                 "epsilon_allocation": self.epsilon_allocation,
                 "epsilon_action": self.epsilon_action,

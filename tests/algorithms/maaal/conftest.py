@@ -19,9 +19,10 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (  # noqa: 
 )
 
 
-def make_module(**training) -> tuple[MAAALTorchRLModule, MAAALConfig]:
+def make_module(pair: bool = False, **training) -> tuple[MAAALTorchRLModule, MAAALConfig]:
+    """A module for the toy task (with its ``pair`` features if ``pair``) and its config."""
     config = MAAALConfig().training(**training)
-    core = ToyCore()
+    core = ToyCore(pair=pair)
     torch.manual_seed(0)
     module = MAAALTorchRLModule(
         observation_space=core.single_observation_space,
@@ -32,10 +33,10 @@ def make_module(**training) -> tuple[MAAALTorchRLModule, MAAALConfig]:
     return module, config
 
 
-def toy_episodes(n: int, seed: int = 0) -> list[dict]:
+def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
     """``n`` complete toy episodes under uniformly random valid allocations and actions."""
     rng = np.random.default_rng(seed)
-    core = ToyCore(1, seed)
+    core = ToyCore(1, seed, pair)
     one = np.ones(1, bool)
     episodes = []
     for _ in range(n):
@@ -70,9 +71,19 @@ def toy_episodes(n: int, seed: int = 0) -> list[dict]:
     return episodes
 
 
-@pytest.fixture
-def toy_batch() -> dict:
+def _replayed_batch(pair: bool) -> dict:
     replay = EpisodeReplay(capacity=16, seed=0)
-    for episode in toy_episodes(8):
+    for episode in toy_episodes(8, pair=pair):
         replay.add_episode(episode)
     return convert_to_torch_tensor(replay.sample(8))
+
+
+@pytest.fixture
+def toy_batch() -> dict:
+    return _replayed_batch(pair=False)
+
+
+@pytest.fixture
+def toy_pair_batch() -> dict:
+    """A batch of toy episodes whose observations carry ``pair`` features."""
+    return _replayed_batch(pair=True)

@@ -19,6 +19,7 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
 ALLOCATION_MODULE = ("alloc_head", "subtask_encoder")
 AGENT_NETWORK = ("agent_net",)
 ACTION_PARTS = ("subtask_nets", "mixer")
+PAIR_HEAD = ("alloc_scorer",)
 
 
 def _parts_with_gradient(module) -> set[str]:
@@ -107,3 +108,27 @@ def test_action_target_chooses_with_online_networks_under_double_q(toy_batch, do
     q_tot = module.mix(q_target.gather(-1, best).squeeze(-1), obs1, module._target_mixer)
     expected = toy_batch["reward"][:, 0] + config.gamma * q_tot
     torch.testing.assert_close(y2[:, 0], expected.detach())
+
+
+def test_with_pair_features_l1_reaches_only_agent_network_and_allocation_module(toy_pair_batch):
+    module, config = make_module(pair=True)
+    assert module.allocation_head == "mlp"
+    w, target, valid, _ = _prepare(module, toy_pair_batch)
+    loss, _ = allocation_loss(module, config, toy_pair_batch, w, target["q_alloc"], valid)
+    loss.backward()
+    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ALLOCATION_MODULE + PAIR_HEAD)
+
+
+def test_with_pair_features_l2_never_moves_the_allocation_module(toy_pair_batch):
+    module, config = make_module(pair=True)
+    w, target, valid, terminal = _prepare(module, toy_pair_batch)
+    loss, _, _ = action_loss(module, config, toy_pair_batch, w, target["w"], valid, terminal)
+    loss.backward()
+    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
+
+
+def test_target_networks_cover_the_pair_head():
+    module, _ = make_module(pair=True)
+    pairs = module.get_target_network_pairs()
+    assert any(main is module.alloc_scorer for main, _ in pairs)
+    assert all(main is not target for main, target in pairs)

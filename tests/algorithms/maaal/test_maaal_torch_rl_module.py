@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from conftest import make_module
 from hypothesis import given, settings
@@ -92,3 +93,86 @@ def test_allocation_is_kept_between_decisions():
     obs["allocation"] = torch.tensor([[3, 2, 0]] * 4)
     out = module._forward_exploration({Columns.OBS: obs}, t=0)[Columns.ACTIONS]
     assert (out["allocation"] == obs["allocation"]).all()
+
+
+def pair_observation(seed: int = 0, batch: int = 4) -> dict[str, torch.Tensor]:
+    """A toy observation with random agent features, subtask status and ``pair`` features."""
+    core = ToyCore(batch, seed, pair=True)
+    core.reset(np.ones(batch, bool))
+    rng = np.random.default_rng(seed)
+    obs = core.observe()
+    for key in ("obs", "subtask_status", "pair"):
+        obs[key] = rng.normal(size=obs[key].shape).astype(np.float32)
+    obs["subtask_type"] = rng.integers(0, 2, size=obs["subtask_type"].shape)
+    return {k: torch.as_tensor(v) for k, v in obs.items()}
+
+
+@pytest.mark.parametrize(
+    ("pair", "head", "chosen"),
+    [(True, "auto", "mlp"), (False, "auto", "dot"), (True, "dot", "dot"), (False, "mlp", "mlp")],
+)
+def test_allocation_head_choice(pair: bool, head: str, chosen: str):
+    module, _ = make_module(pair=pair, allocation_head=head)
+    assert module.allocation_head == chosen
+    assert hasattr(module, "alloc_scorer") == (chosen == "mlp")
+    obs = pair_observation() if pair else observation()
+    q = module.allocation_q(obs, module.encode_agents(obs))
+    assert q.shape == (4, N, M) and torch.isfinite(q).all()
+
+
+def test_pair_features_change_the_mlp_allocation_q_and_the_agent_q():
+    module, _ = make_module(pair=True)
+    obs = pair_observation(1)
+    changed = dict(obs, pair=obs["pair"] + 1.0)
+    w = module.encode_agents(obs)
+    allocation = torch.zeros(4, N, dtype=torch.long)
+    assert not torch.allclose(module.allocation_q(obs, w), module.allocation_q(changed, w))
+    assert not torch.allclose(
+        module.agent_q(obs, w, allocation), module.agent_q(changed, w, allocation)
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    agents=st.permutations(range(N)),
+    subtasks=st.permutations(range(M)),
+)
+def test_mlp_allocation_head_is_equivariant_to_agents_and_subtasks(
+    seed: int, agents: list[int], subtasks: list[int]
+):
+    module, _ = make_module(pair=True)
+    obs = pair_observation(seed)
+    obs["subtask_active"][0, 2] = 0.0  # an inactive subtask moves with its column
+    pa, ps = torch.tensor(agents), torch.tensor(subtasks)
+    permuted = dict(obs)
+    for key in ("obs", "agent_mask", "action_mask"):
+        permuted[key] = obs[key][:, pa]
+    for key in ("subtask_status", "subtask_type", "subtask_active", "subtask_action_mask"):
+        permuted[key] = obs[key][:, ps]
+    for key in ("pair", "rule_action"):
+        permuted[key] = obs[key][:, pa][:, :, ps]
+    # agent i is its own unit: units are relabelled with the agents
+    q = module.allocation_q(obs, module.encode_agents(obs))
+    q_perm = module.allocation_q(permuted, module.encode_agents(permuted))
+    torch.testing.assert_close(q_perm, q[:, pa][:, :, ps])
+    # the same allocation, in the new labels of agents and subtasks
+    allocation = torch.randint(0, M, (4, N), generator=torch.Generator().manual_seed(seed))
+    relabel = torch.argsort(ps)  # old subtask index → new one
+    agent_q = module.agent_q(obs, module.encode_agents(obs), allocation)
+    agent_q_perm = module.agent_q(
+        permuted, module.encode_agents(permuted), relabel[allocation[:, pa]]
+    )
+    torch.testing.assert_close(agent_q_perm, agent_q[:, pa])
+
+
+def test_group_units_read_the_mean_pair_features_of_their_members():
+    module, _ = make_module(pair=True)
+    obs = pair_observation(2)
+    obs["agent_unit"] = torch.tensor([[0, 0, 2]] * 4)
+    obs["agent_mask"][1, 2] = 0.0  # an absent member counts for nothing
+    mean = module._unit_mean(obs, obs["pair"])
+    assert mean.shape == (4, N, M, obs["pair"].shape[-1])
+    torch.testing.assert_close(mean[:, 0], obs["pair"][:, :2].mean(1))
+    torch.testing.assert_close(mean[0, 2], obs["pair"][0, 2])
+    assert (mean[:, 1] == 0).all() and (mean[1, 2] == 0).all()  # units without members

@@ -3,7 +3,9 @@
 N agents, M subtasks of two types. Each subtask has a "right action" (its type's: 1 for type 0,
 2 for type 1); an agent scores when it acts rightly inside an active subtask. Subtasks switch
 on and off at random, so allocations must change; episodes end (terminate) when the score reaches
-a goal, or are truncated after ``horizon`` steps.
+a goal, or are truncated after ``horizon`` steps. With ``pair=True`` the observation also has the
+optional (agent, subtask) features ``pair``: whether the agent is allocated to the subtask, and
+whether the subtask's type is the agent's parity.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from rllib_maaal.envs.team import (
     team_observation_space,
 )
 
-N, M, A, HORIZON, GOAL = 3, 4, 4, 12, 20
+N, M, A, HORIZON, GOAL, PAIR_DIM = 3, 4, 4, 12, 20, 2
 
 
 class ToyCore:
-    def __init__(self, num_envs: int = 1, seed: int | None = None) -> None:
+    def __init__(self, num_envs: int = 1, seed: int | None = None, pair: bool = False) -> None:
         self.num_envs = num_envs
+        self.pair = pair
         self.rng = np.random.default_rng(seed)
         self.single_observation_space = team_observation_space(
             n_agents=N,
@@ -32,6 +35,7 @@ class ToyCore:
             n_subtasks=M,
             status_dim=2,
             n_subtask_types=2,
+            pair_dim=PAIR_DIM if pair else None,
         )
         self.single_action_space = team_action_space(n_agents=N, n_actions=A, n_subtasks=M)
         self.types = np.arange(M) % 2
@@ -72,7 +76,7 @@ class ToyCore:
         onehot = np.eye(M, dtype=np.float32)[self.allocation]
         obs = np.concatenate([onehot, np.full((B, N, 2), self.t[:, None, None] / HORIZON)], -1)
         right = np.broadcast_to(1 + self.types, (B, N, M))
-        return {
+        observation = {
             "obs": obs.astype(np.float32),
             "state": np.concatenate(
                 [self.active, np.broadcast_to(self.types, (B, M)), self.t[:, None] / HORIZON], 1
@@ -91,6 +95,12 @@ class ToyCore:
             "rule_action": right.astype(np.int64).copy(),
             "agent_unit": np.broadcast_to(np.arange(N), (B, N)).copy(),
         }
+        if self.pair:
+            fit = np.arange(N)[:, None] % 2 == self.types
+            observation["pair"] = np.stack([onehot, np.broadcast_to(fit, (B, N, M))], -1).astype(
+                np.float32
+            )
+        return observation
 
     def render(self, index: int = 0):
         return None
