@@ -29,7 +29,10 @@ Mapping, for the env's ``possible_agents`` (N of them, in order):
   the agent's ``Discrete`` space (actions past a smaller agent's ``n`` are masked);
 - ``agent_mask``: 1 for agents in ``env.agents``. An agent that finished early (or has not
   joined) has mask 0, a zero observation, only action 0 available (SMAC's convention for dead
-  agents: every row keeps one valid action), its action is ignored and its reward is 0;
+  agents: every row keeps one valid action), its action is ignored and its reward is 0. The
+  episode's final observation keeps the agents that were truncated: the learner bootstraps from
+  their values there (with none present, QMIX's target would be the mixer's bias alone, which
+  nothing ties to the return, and Q_tot drifts above any return the env can give);
 - the reward is the sum of the live agents' rewards; the episode ends when ``env.agents`` is
   empty, as truncated if any agent was truncated at the last step (so the learner bootstraps),
   else as terminated;
@@ -257,7 +260,7 @@ class PettingZooCore:
         self._seed = None
         for b in np.flatnonzero(which):
             obs, infos = self.envs[b].reset(seed=None if base is None else base + int(b))
-            self._record(b, obs, infos)
+            self._record(b, obs, infos, self.envs[b].agents)
             self._decide[b] = 1.0
         self._ended[which] = False
 
@@ -277,21 +280,25 @@ class PettingZooCore:
             joint = {agent: int(env_actions[b, self._index[agent]]) for agent in live}
             obs, rewards, terms, truncs, infos = env.step(joint)
             reward[b] = sum(float(rewards.get(agent, 0.0)) for agent in live)
-            if not env.agents:
-                truncated[b] = any(truncs.get(agent, False) for agent in live)
-                terminated[b] = not truncated[b]
+            present = env.agents
+            if not present:
+                present = [a for a in live if truncs.get(a, False) and not terms.get(a, False)]
+                truncated[b] = bool(present)
+                terminated[b] = not present
                 self._ended[b] = True
-            self._record(b, obs, infos)
+            self._record(b, obs, infos, present)
             self._decide[b] = 0.0
         return reward, terminated, truncated, {}
 
-    def _record(self, b: int, obs: dict[str, Any], infos: dict[str, Any]) -> None:
-        """Write instance ``b``'s observations of its live agents into the team arrays."""
+    def _record(
+        self, b: int, obs: dict[str, Any], infos: dict[str, Any], present: list[str]
+    ) -> None:
+        """Write the observations of instance ``b``'s ``present`` agents into the team arrays."""
         layout = self.layout
         self._obs[b] = 0.0
         self._agent_mask[b] = 0.0
         self._action_mask[b] = self._dead_row
-        for agent in self.envs[b].agents:
+        for agent in present:
             i = self._index[agent]
             own = obs[agent]
             mask = self._own_actions[i]

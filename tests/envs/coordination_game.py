@@ -5,7 +5,8 @@ all of them). The team scores 1 at a step where the agents pick pairwise differe
 they share it equally (so the team view's summed reward is that 1). No action is right on its
 own: the agents must split the actions between them (by the agent index the team view appends),
 which uniform play does with probability A!/((A−N)! A^N) (2/9 for the default N = A = 3).
-Optimal return: H (default 5).
+Optimal return: H (default 5). The game ends (terminates) after H steps, or with
+``time_limit`` is truncated there instead, as by a time limit.
 
 Options for the team-view tests: ``leave_after`` (the last agent terminates after that many
 steps), ``mask`` (``"obs"``: PettingZoo's ``{"observation", "action_mask"}`` dict, ``"info"``:
@@ -36,6 +37,7 @@ class CoordinationGame(ParallelEnv):
         mask: str | None = None,
         continuous: bool = False,
         state: bool = True,
+        time_limit: bool = False,
     ) -> None:
         self.possible_agents = [f"player_{i}" for i in range(n_agents)]
         self.agents: list[str] = []
@@ -61,6 +63,7 @@ class CoordinationGame(ParallelEnv):
         )
         if state:
             self.state_space = spaces.Box(0.0, float(horizon), (horizon + 2,), np.float32)
+        self.time_limit = time_limit
         self.t = 0
 
     def observation_space(self, agent: str) -> spaces.Space:
@@ -96,9 +99,13 @@ class CoordinationGame(ParallelEnv):
         score = float(len(set(chosen)) == len(chosen) and self.available()[chosen].all())
         rewards = {a: score / len(self.possible_agents) for a in acting}
         self.t += 1
-        leaving = self.t == self.leave_after
-        terminations = {a: leaving and a == self.possible_agents[-1] for a in acting}
-        truncations = {a: self.t >= self.horizon for a in acting}
+        leaving = self.t == self.leave_after and self.t < self.horizon
+        over = self.t >= self.horizon
+        terminations = {
+            a: (over and not self.time_limit) or (leaving and a == self.possible_agents[-1])
+            for a in acting
+        }
+        truncations = {a: over and self.time_limit for a in acting}
         self.agents = [a for a in acting if not (terminations[a] or truncations[a])]
         obs, infos = self._observe(acting)  # every agent that acted sees its last observation
         return obs, rewards, terminations, truncations, infos

@@ -34,7 +34,8 @@ def first_valid(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"mask": "obs", "n_agents": 2}, {"mask": "info", "leave_after": 2}]
+    "kwargs",
+    [{}, {"mask": "obs", "n_agents": 2}, {"mask": "info", "leave_after": 2, "time_limit": True}],
 )
 def test_the_game_is_a_valid_parallel_env(kwargs):
     parallel_api_test(CoordinationGame(**kwargs), num_cycles=20)
@@ -78,7 +79,7 @@ def test_the_state_falls_back_to_the_concatenated_observations():
 
 
 def test_an_agent_that_finishes_early_is_masked_out():
-    env = team(leave_after=2)
+    env = team(leave_after=2, time_limit=True)
     obs, _ = env.reset()
     assert obs["decide"][0] == 1 and obs["agent_mask"].tolist() == [1, 1, 1]
     for _ in range(2):
@@ -95,8 +96,19 @@ def test_an_agent_that_finishes_early_is_masked_out():
     for _ in range(2):
         obs, reward, terminated, truncated, _ = env.step({**first_valid(obs), "action": [0, 0, 0]})
         assert reward == 0.0
-    # the time limit ends the episode: truncated, so the learner bootstraps
+    # The time limit ends the episode: truncated, and the truncated agents stay in the final
+    # observation, so the learner bootstraps from their values there.
     assert truncated and not terminated
+    assert obs["agent_mask"].tolist() == [1, 1, 0]
+    assert obs["obs"][:2].any(-1).all()
+
+
+def test_an_episode_that_terminates_leaves_no_agent_present():
+    env = team()
+    obs, _ = env.reset()
+    for _ in range(5):
+        obs, reward, terminated, truncated, _ = env.step(first_valid(obs))
+    assert terminated and not truncated
     assert not obs["agent_mask"].any()
 
 
