@@ -58,8 +58,8 @@ from pettingzoo.utils.conversions import aec_to_parallel
 
 from rllib_maaal.envs.team import (
     check_actions,
-    check_running,
     check_env_config_keys,
+    check_running,
     integer_array,
     team_action_space,
     team_env,
@@ -118,11 +118,9 @@ def _tune_creator(name: str) -> Callable[[dict], Any] | None:
     """The creator registered with ``ray.tune.register_env`` under ``name``, if any."""
     from ray.tune.registry import ENV_CREATOR, _global_registry
 
-    return (
-        _global_registry.get(ENV_CREATOR, name)
-        if _global_registry.contains(ENV_CREATOR, name)
-        else None
-    )
+    if not _global_registry.contains(ENV_CREATOR, name):
+        return None
+    return _global_registry.get(ENV_CREATOR, name)
 
 
 def as_parallel(env: Any, spec: str) -> ParallelEnv:
