@@ -244,3 +244,22 @@ def test_qmix_and_vdn_learn_the_coordination_game(ray_session, run):
         algo.train()
     assert greedy_return(algo) >= 4.5
     algo.stop()
+
+
+def test_maaal_runs_unchanged_on_the_one_subtask_view(ray_session):
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    from rllib_maaal.algorithms.maaal import MAAALConfig
+
+    config = (
+        MAAALConfig()
+        .environment("maaal/pettingzoo", env_config={"env": GAME})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4, rollout_fragment_length=5)
+        .training(num_episodes_before_learning_starts=4, episodes_per_update=4)
+        .debugging(seed=0)
+    )
+    algo = config.build_algo()
+    for _ in range(3):
+        result = algo.train()
+    assert {"l1_loss", "l2_loss"} <= set(result["learners"][DEFAULT_MODULE_ID])
+    algo.stop()
