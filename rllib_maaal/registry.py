@@ -10,6 +10,8 @@ from rllib_maaal.envs import TASKS, register_envs
 ALGORITHMS: dict[str, str] = {
     "MAAAL": "rllib_maaal.algorithms.maaal:MAAAL",
     "OptionCritic": "rllib_maaal.algorithms.option_critic:OptionCritic",
+    "QMIX": "rllib_maaal.algorithms.maaal:QMIX",
+    "VDN": "rllib_maaal.algorithms.maaal:VDN",
 }
 
 

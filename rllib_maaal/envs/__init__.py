@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "maaal/city": "rllib_maaal.envs.city:make_team_env",
     "maaal/intern": "rllib_maaal.envs.intern:make_team_env",
     "maaal/football": "rllib_maaal.envs.football:make_team_env",
+    "maaal/pettingzoo": "rllib_maaal.envs.pettingzoo_team:make_team_env",
 }
 
 
@@ -42,8 +43,8 @@ def check_env_config(name: str, config: dict[str, Any]) -> tuple[Any, Any] | Non
     """Check ``config`` for task ``name`` as the env will, without starting a simulation engine.
 
     Returns the single team view's (observation space, action space) where they come cheaply
-    (city, intern), else None. A bad value raises a ``ValueError`` naming the key; a missing
-    optional engine raises an ``ImportError`` saying how to install it.
+    (city, intern, pettingzoo), else None. A bad value raises a ``ValueError`` naming the key; a
+    missing optional engine raises an ``ImportError`` saying how to install it.
     """
     module_name, func_name = CHECKERS[name].split(":")
     return getattr(importlib.import_module(module_name), func_name)(dict(config))

@@ -6,13 +6,13 @@ The paper's baselines and ablations are configurations of this one algorithm:
 name           configuration
 =============  =====================================================================
 MAAAL          ``allocation="learned", action="learned"`` (default)
-QMIX           ``allocation="none"`` (one subtask: no allocation, mixer on)
+QMIX           ``allocation="none"`` (one subtask: no allocation, mixer on): ``run: QMIX``
 R-AL           ``allocation="rule"`` (the task's heuristic allocation), learned action
 R-AC           ``action="rule"`` (the task's scripted controller), learned allocation
 S-AC           ``allocation="static"``: allocated once at reset, learned action
 Fixed-BT       ``allocation="rule", action="rule"`` (nothing is trained)
 random         ``allocation="random", action="random"`` (uniform over valid choices)
-VDN mixing     ``mixer="vdn"``
+VDN            ``allocation="none", mixer="vdn"``: ``run: VDN``
 =============  =====================================================================
 
 Example::
