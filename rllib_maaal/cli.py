@@ -327,6 +327,8 @@ def _quiet(verbose: bool) -> None:
     if verbose:
         return
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # RLlib registers its env wrapper with gymnasium again for every runner it builds.
+    warnings.filterwarnings("ignore", message=".*Overriding environment")
     import ray.rllib  # noqa: F401 - Ray sets its loggers' levels on import: set ours after
 
     for name in ("ray", "ray.rllib", "ray.tune", "ray.train"):
@@ -570,6 +572,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from rllib_maaal.checkpoints import evaluation_checkpoint
 
     checkpoint = evaluation_checkpoint(args.checkpoint)
+    _quiet(args.verbose)
     from ray.rllib.algorithms.algorithm import Algorithm
 
     import rllib_maaal  # noqa: F401 - our envs must be registered to rebuild the algorithm

@@ -78,6 +78,12 @@ def default_metrics(rows: Sequence[Sequence[dict[str, float]]]) -> list[str]:
     return [m for m in DEFAULT_METRICS if m in logged] or [DEFAULT_METRICS[-1]]
 
 
+def effective_window(window: int, n_points: int) -> int:
+    """The moving-average window used for ``n_points`` values: ``window``, but at most a tenth
+    of the curve, so that a few evaluations are drawn as they are rather than lagged."""
+    return max(1, min(window, n_points // 10))
+
+
 def smoothed(ys: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average over ``window`` points (the first points average fewer)."""
     if window <= 1 or len(ys) < 2:
@@ -114,6 +120,10 @@ def load_curves(
             pairs = np.array([(r[x], r[name]) for r in rows if x in r and name in r])
             pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
             if len(pairs):
+                # RLlib repeats the last evaluation (and, without finished episodes, the last
+                # return) in later results: a repeated value is one measurement, not several.
+                fresh = np.insert(pairs[1:, 1] != pairs[:-1, 1], 0, True)
+                pairs = pairs[fresh]
                 curve.series[name] = (pairs[:, 0], pairs[:, 1])
         curves.append(curve)
     for name in (x, *metrics):
@@ -198,17 +208,20 @@ def plot(
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[0], metrics, strict=True):
+        used = 1
         for k, c in enumerate(curves):
             if name not in c.series:
                 continue
             xs, ys = c.series[name]
             color = colors[k % len(colors)]
-            if c.window > 1:
+            window = effective_window(c.window, len(ys))
+            if window > 1:
                 ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1.0)
-            ax.plot(xs, smoothed(ys, c.window), color=color, label=c.label, linewidth=1.8)
+            ax.plot(xs, smoothed(ys, window), color=color, label=c.label, linewidth=1.8)
+            used = max(used, window)
         if budget is not None:
             ax.set_xlim(0, budget)
-        title = name if curves[0].window <= 1 else f"{name} (moving average of {curves[0].window})"
+        title = name if used <= 1 else f"{name} (moving average of {used})"
         ax.set(title=title, xlabel=x)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
