@@ -1,74 +1,12 @@
+"""Fixtures of the MAAAL tests: replayed batches of toy episodes."""
+
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import numpy as np
 import pytest
-import torch
+from maaal_helpers import toy_episodes
 from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from toy_task import ToyCore  # noqa: E402
-
-from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay  # noqa: E402
-from rllib_maaal.algorithms.maaal import MAAALConfig  # noqa: E402
-from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (  # noqa: E402
-    MAAALTorchRLModule,
-)
-
-
-def make_module(pair: bool = False, **training) -> tuple[MAAALTorchRLModule, MAAALConfig]:
-    """A module for the toy task (with its ``pair`` features if ``pair``) and its config."""
-    config = MAAALConfig().training(**training)
-    core = ToyCore(pair=pair)
-    torch.manual_seed(0)
-    module = MAAALTorchRLModule(
-        observation_space=core.single_observation_space,
-        action_space=core.single_action_space,
-        model_config=config.model_config,
-    )
-    module.make_target_networks()
-    return module, config
-
-
-def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
-    """``n`` complete toy episodes under uniformly random valid allocations and actions."""
-    rng = np.random.default_rng(seed)
-    core = ToyCore(1, seed, pair)
-    one = np.ones(1, bool)
-    episodes = []
-    for _ in range(n):
-        core.reset(one)
-        steps = {"obs": [core.observe()], "allocation": [], "action": [], "reward": []}
-        while True:
-            obs = steps["obs"][-1]
-            active = np.flatnonzero(obs["subtask_active"][0])
-            action = {
-                "allocation": rng.choice(active, size=(1, obs["allocation"].shape[1])),
-                "action": rng.integers(0, 4, size=(1, obs["obs"].shape[1])),
-            }
-            reward, terminated, truncated, _ = core.step(action, one)
-            steps["obs"].append(core.observe())
-            steps["allocation"].append(
-                np.where(obs["decide"][0] > 0, action["allocation"][0], obs["allocation"][0])
-            )
-            steps["action"].append(action["action"][0])
-            steps["reward"].append(reward[0])
-            if terminated[0] or truncated[0]:
-                break
-        episodes.append(
-            {
-                "obs": {k: np.stack([o[k][0] for o in steps["obs"]]) for k in steps["obs"][0]},
-                "allocation": np.stack(steps["allocation"]),
-                "action": np.stack(steps["action"]),
-                "reward": np.asarray(steps["reward"], np.float32),
-                "terminated": bool(terminated[0]),
-                "length": len(steps["reward"]),
-            }
-        )
-    return episodes
+from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
 
 
 def _replayed_batch(pair: bool) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from conftest import toy_episodes
+from maaal_helpers import toy_episodes
 
 from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
 

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from conftest import make_module
+from maaal_helpers import make_module
 from ray.rllib.core.columns import Columns
 
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (

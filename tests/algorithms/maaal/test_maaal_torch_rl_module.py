@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from maaal_helpers import make_module
 from ray.rllib.core.columns import Columns
 from toy_task import A, M, N, ToyCore
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_module
+from option_critic_helpers import make_module
 from ray.rllib.core.columns import Columns
 
 from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_learner import (

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import LABELS, SMALL, make_module
+from option_critic_helpers import LABELS, SMALL, make_module
 from ray.rllib.core.columns import Columns
 
 from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import option_value
