@@ -44,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -173,6 +174,41 @@ class CheckpointMarker(Callback):
             _copy(None, str(staging / name), storage.storage_filesystem, destination)
         result = json.dumps(trial.last_result, cls=SafeFallbackEncoder).encode()
         _write(checkpoint.filesystem, f"{checkpoint.path}/{MARKER}", result)
+
+
+class CheckpointThenStop(Callback):
+    """Once :attr:`requested` is set (the first Ctrl-C or SIGTERM), every running trial takes a
+    checkpoint at its next result, and then the experiment stops gracefully (Tune's SIGUSR1
+    stop, which saves the experiment state): an interruption loses at most the iteration in
+    flight, whatever ``checkpoint_frequency`` says. Trials that never started stay unstarted.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._checkpointed: set[str] = set()
+        self._stopping = False
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
+    ) -> None:
+        from ray.tune.result import SHOULD_CHECKPOINT
+
+        if self.requested and trial.trial_id not in self._checkpointed:
+            result[SHOULD_CHECKPOINT] = True  # Tune reads this after its callbacks ran
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
+        if self.requested:
+            self._checkpointed.add(trial.trial_id)
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if not self.requested or self._stopping:
+            return
+        running = {t.trial_id for t in trials if t.status == "RUNNING"}
+        if running <= self._checkpointed:
+            self._stopping = True
+            os.kill(os.getpid(), signal.SIGUSR1)
 
 
 #: A trial's result files that Tune appends to.

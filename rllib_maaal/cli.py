@@ -293,7 +293,10 @@ def train_command(args: argparse.Namespace) -> int:
     # Tune's legacy output at verbosity 0 prints nothing: the progress lines are ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     failures = 0
-    with locks, _ray(args.address, args.verbose) as started_locally, _signals() as stopped:
+    from rllib_maaal.checkpoints import CheckpointThenStop
+
+    graceful = CheckpointThenStop()
+    with locks, _ray(args.address, args.verbose) as started_locally, _signals(graceful) as stopped:
         if not started_locally:
             import ray
 
@@ -301,7 +304,7 @@ def train_command(args: argparse.Namespace) -> int:
                 check_resources(exp, needs[exp.name], ray.cluster_resources(), strict=False)
         try:
             for exp, parts in prepared:
-                results = _tuner(exp, parts, args).fit()
+                results = _tuner(exp, parts, args, graceful).fit()
                 failures += report(exp, results)
                 if stopped:
                     break
@@ -336,13 +339,15 @@ def _quiet(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def _signals() -> Iterator[list[str]]:
-    """Turn the first SIGINT or SIGTERM into Tune's graceful stop (the experiment state is
-    saved, trials are stopped) for the whole file; a second one stops at once. Yields a list
-    that holds the signal's name once one arrived."""
+def _signals(graceful: Any) -> Iterator[list[str]]:
+    """Turn the first SIGINT or SIGTERM into a graceful stop of the whole file: ``graceful`` (a
+    :class:`~rllib_maaal.checkpoints.CheckpointThenStop` among the Tune callbacks) has each
+    running trial checkpoint after its current iteration, then Tune saves the experiment state
+    and stops. A second signal stops at once. Yields a list that holds the signal's name once
+    one arrived."""
     stopped: list[str] = []
-    # Tune's own SIGINT handler would end only the experiment in flight, and it cannot see
-    # SIGTERM; SIGUSR1 is the graceful stop it listens to.
+    # Tune's own SIGINT handler would end only the experiment in flight, without checkpoints,
+    # and it cannot see SIGTERM.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
     def handler(signum: int, frame: Any) -> None:
@@ -351,8 +356,11 @@ def _signals() -> Iterator[list[str]]:
         stopped.append(signal.Signals(signum).name)
         if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
             raise KeyboardInterrupt  # Tune is not running yet: nothing to stop gracefully
-        print(f"\n{stopped[0]}: stopping after the current iterations (again: at once)")
-        os.kill(os.getpid(), signal.SIGUSR1)
+        print(
+            f"\n{stopped[0]}: checkpointing each running trial after its current iteration, "
+            "then stopping (again: stop at once)"
+        )
+        graceful.requested = True
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -362,7 +370,7 @@ def _signals() -> Iterator[list[str]]:
             signal.signal(sig, old)
 
 
-def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> Any:
+def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace, graceful: Any) -> Any:
     from ray import tune
 
     from rllib_maaal.checkpoints import CheckpointMarker, restore_tuner
@@ -375,7 +383,8 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> 
         if not tune.Tuner.can_restore(str(exp.path)):  # this experiment never started
             print(f"resume: {exp.name} had not started; starting it")
         else:
-            tuner, lines = restore_tuner(exp.path, trainable, exp.max_failures, [progress])
+            callbacks = [progress, graceful]
+            tuner, lines = restore_tuner(exp.path, trainable, exp.max_failures, callbacks)
             print("\n".join(lines))
             return tuner
     return tune.Tuner(
@@ -389,7 +398,7 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace) -> 
             checkpoint_config=parts["checkpoint_config"],
             # Our progress lines replace Tune's table; --verbose adds Tune's result dicts.
             verbose=3 if args.verbose else 0,
-            callbacks=[progress, CheckpointMarker()],
+            callbacks=[progress, graceful, CheckpointMarker()],
             failure_config=parts["failure_config"],
         ),
     )

@@ -165,7 +165,8 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     # Iterations of at least 2 s give time to interrupt after the first checkpoint, long
     # before the sixth iteration.
     spec = ppo(6, min_time_s_per_iteration=2)
-    spec["checkpoint_config"] = {"checkpoint_frequency": 1}
+    # Regular checkpoints every second iteration: the one at the stop comes from the signal.
+    spec["checkpoint_config"] = {"checkpoint_frequency": 2}
     # One signal stops the whole file: "later" must not start.
     experiments = write_experiments(tmp_path / "resume.yaml", resume=spec, later=ppo(1))
     args = ["train", "--file", str(experiments), "--storage-path", str(tmp_path)]
@@ -176,7 +177,7 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("resume/*/checkpoint_000000/.rllib_complete")):
+    while not list(tmp_path.glob("resume/*/checkpoint_000000/.rllib_complete")):  # iteration 2
         assert first.poll() is None and time.monotonic() < deadline, "no first checkpoint"
         time.sleep(0.2)
     first.send_signal(sig)  # Ctrl-C or a scheduler's SIGTERM: Tune saves the state and stops
@@ -184,8 +185,9 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     assert first.returncode == status, out
     assert f"{signal.Signals(sig).name}: stopped. Resume with:" in out
     assert re.search(r"^  rllib train --file \S+resume.yaml .*--resume$", out, re.MULTILINE), out
+    stopped_at = int(re.search(r": iter (\d+), ", out).group(1))
+    assert stopped_at < 6
     (trial,) = [p for p in (tmp_path / "resume").iterdir() if p.is_dir()]
-    assert last_result(trial)["training_iteration"] < 6
     assert not list(tmp_path.glob("later/PPO_*"))  # (its folder holds the run's lock)
 
     out = io.StringIO()
@@ -196,6 +198,8 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     # Restored from a checkpoint rather than restarted: fewer iterations since the restore.
     assert final["iterations_since_restore"] < 6
     assert "resume: 1 trial(s)" in out.getvalue()
+    # Nothing trained before the signal is lost: it goes on from the iteration it stopped at.
+    assert f"(iteration {stopped_at})" in out.getvalue(), out.getvalue()
     assert "resume: later had not started; starting it" in out.getvalue()
     assert list(tmp_path.glob("later/PPO_*/checkpoint_000000"))
 
