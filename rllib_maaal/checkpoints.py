@@ -52,6 +52,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from rllib_maaal.curves import read_results
 from rllib_maaal.experiment import ExperimentError
 
 #: Written into a checkpoint folder once Tune has fully written it (see the module docstring).
@@ -332,7 +333,7 @@ def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
         if checkpoint.problem is not None:
             shutil.rmtree(checkpoint.path)
             removed.append(f"{checkpoint.path.name} ({checkpoint.problem})")
-    rows = _results(trial_dir)
+    rows = read_results(trial_dir)
     results = []
     for checkpoint in checkpoints:
         iteration = checkpoint_iteration(checkpoint.path) if checkpoint.problem is None else None
@@ -360,16 +361,6 @@ def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
     if newest is None:
         return f"no complete checkpoint; starts again from iteration 0{removed_text}"
     return f"continues from {newest.path.name} (iteration {iteration}){removed_text}"
-
-
-def _results(trial_dir: Path) -> list[dict[str, Any]]:
-    """The rows of a trial's ``result.json`` (a row cut short by a crash is skipped)."""
-    path = trial_dir / "result.json"
-    rows = []
-    for text in path.read_text().splitlines() if path.is_file() else ():
-        with contextlib.suppress(ValueError):
-            rows.append(json.loads(text))
-    return rows
 
 
 def checkpoint_iteration(path: Path) -> int | None:

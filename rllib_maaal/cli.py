@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
+import math
 import os
 import shlex
 import signal
@@ -219,14 +219,13 @@ def _file_specs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                 f"or with --set (e.g. --set env=...)"
             )
     specs = load_file(args.file)
-    for key, text in (("stop", args.stop), ("config", args.config)):
-        if text is None:
-            continue
-        texts = {"stop": None, "config": None, key: text}
-        (inline,) = inline_spec("x", None, texts["stop"], texts["config"], None).values()
-        for spec in specs.values():
-            # --stop replaces the file's criteria; --config updates its config keys.
-            spec[key] = inline[key] if key == "stop" else {**(spec.get(key) or {}), **inline[key]}
+    (given,) = inline_spec("x", None, args.stop, args.config, None).values()
+    for spec in specs.values():
+        # --stop replaces the file's criteria; --config updates its config keys.
+        if "stop" in given:
+            spec["stop"] = given["stop"]
+        if "config" in given:
+            spec["config"] = {**(spec.get("config") or {}), **given["config"]}
     return specs
 
 
@@ -257,10 +256,11 @@ def train_command(args: argparse.Namespace) -> int:
         quick_check(name, spec)
     experiments = build_experiments(specs, args.storage_path, args.num_samples)
     _quiet(args.verbose)
-    from rllib_maaal.experiment import search_points, tuner_parts, validate_search_space
+    from rllib_maaal.experiment import tuner_parts, validate_search_space
     from rllib_maaal.progress import home
 
-    needs = {exp.name: trial_resources(exp, validate_search_space(exp)) for exp in experiments}
+    configs = {exp.name: validate_search_space(exp) for exp in experiments}
+    needs = {exp.name: trial_resources(exp, configs[exp.name]) for exp in experiments}
     prepared = [(exp, tuner_parts(exp)) for exp in experiments]
     if args.resume:
         from ray.tune import Tuner
@@ -283,7 +283,7 @@ def train_command(args: argparse.Namespace) -> int:
         _check_reachable(address)
     if args.dry_run:
         for exp in experiments:
-            trials = len(search_points(exp.config)) * exp.num_samples
+            trials = len(configs[exp.name]) * exp.num_samples
             print(
                 f"{exp.name}: {exp.run} on {exp.env}, {trials} trial(s) of {needs[exp.name]}, "
                 f"stop {exp.stop}, results in {home(exp.path)}"
@@ -516,7 +516,8 @@ def check_resources(
 def report(exp: Experiment, results: Any) -> int:
     """Print where results and checkpoints are, each trial's last and best (maximum) value of
     its ranked metric, and the best trial; returns the number of failed trials."""
-    from rllib_maaal.progress import home, lookup, ranked_metric
+    from rllib_maaal.curves import default_metrics, flat_results, flatten_result
+    from rllib_maaal.progress import home, lookup
 
     print(f"\n=== {exp.name}: {len(results)} trial(s); results in {home(exp.path)}")
     best, best_value, best_metric, failures = None, -float("inf"), None, 0
@@ -527,9 +528,9 @@ def report(exp: Experiment, results: Any) -> int:
             first = str(result.error).strip().splitlines()[-1]
             print(f"  {trial}: FAILED ({first}); see {home(Path(result.path) / 'error.txt')}")
             continue
-        history = _history(result)
-        name = ranked_metric(result.metrics, history)
-        values = [v for v in (lookup(row, name) for row in history) if v is not None]
+        rows = flat_results(Path(result.path)) or [flatten_result(result.metrics)]
+        name = default_metrics([rows])[0]
+        values = [row[name] for row in rows if name in row and not math.isnan(row[name])]
         iteration = result.metrics.get("training_iteration")
         if iteration is None:
             print(f"  {trial}: not started")
@@ -548,17 +549,6 @@ def report(exp: Experiment, results: Any) -> int:
         if best.checkpoint:
             print(f"best trial's checkpoint: {home(best.checkpoint.path)}")
     return failures
-
-
-def _history(result: Any) -> list[dict[str, Any]]:
-    """Every result a trial reported (its ``result.json``), nested as Tune wrote them."""
-    path = Path(result.path) / "result.json"
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                rows.append(json.loads(line))
-    return rows or [result.metrics]
 
 
 def plot_command(args: argparse.Namespace) -> int:

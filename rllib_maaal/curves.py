@@ -9,11 +9,13 @@ columns of the first result, so it lacks the evaluation metrics that appear late
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from rllib_maaal.experiment import ExperimentError
 
 RESULTS = "result.json"
 DEFAULT_X = "num_env_steps_sampled_lifetime"
+#: The metrics drawn by default and ranked for "best" (``rllib train``'s summary too), in order
+#: of preference: the greedy evaluation return where a trial logs it, else the exploring one.
 DEFAULT_METRICS = (
     "evaluation/env_runners/episode_return_mean",
     "env_runners/episode_return_mean",
@@ -51,25 +55,31 @@ def trial_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _flatten(result: dict, prefix: str = "") -> dict[str, float]:
+def flatten_result(result: dict, prefix: str = "") -> dict[str, float]:
+    """The numbers of a nested result, keyed by their path joined with ``/``."""
     flat: dict[str, float] = {}
     for key, value in result.items():
         if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}/")
+            flat |= flatten_result(value, f"{prefix}{key}/")
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[f"{prefix}{key}"] = float(value)
     return flat
 
 
-def _results(trial: Path) -> list[dict[str, float]]:
-    """The trial's results, flattened; a line cut short by a running trial is skipped."""
+def read_results(trial: Path) -> list[dict[str, Any]]:
+    """The rows of a trial's ``result.json`` as Tune wrote them (nested); a line cut short by a
+    running or crashed trial is skipped, a missing file gives none."""
+    path = Path(trial) / RESULTS
     rows = []
-    for line in (trial / RESULTS).read_text().splitlines():
-        try:
-            rows.append(_flatten(json.loads(line)))
-        except json.JSONDecodeError:
-            continue
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        with contextlib.suppress(json.JSONDecodeError):
+            rows.append(json.loads(line))
     return rows
+
+
+def flat_results(trial: Path) -> list[dict[str, float]]:
+    """:func:`read_results` with nested keys joined by ``/`` and only the numbers kept."""
+    return [flatten_result(row) for row in read_results(trial)]
 
 
 def default_metrics(rows: Sequence[Sequence[dict[str, float]]]) -> list[str]:
@@ -108,7 +118,7 @@ def load_curves(
     per_experiment: dict[Path, int] = {}
     for d in dirs:
         per_experiment[d.parent] = per_experiment.get(d.parent, 0) + 1
-    all_rows = [_results(d) for d in dirs]
+    all_rows = [flat_results(d) for d in dirs]
     metrics = list(metrics) if metrics else default_metrics(all_rows)
     curves, columns = [], set()
     for d, rows in zip(dirs, all_rows, strict=True):
@@ -143,7 +153,7 @@ def stop_budget(paths: Iterable[str | Path], x: str = DEFAULT_X) -> float | None
         states = sorted(root.glob("experiment_state-*.json")) + sorted(
             root.parent.glob("experiment_state-*.json")
         )
-        for state in states[-1:] if states else []:
+        for state in states[-1:]:  # the newest
             for value in _stop_values(state.read_text(), x):
                 budget = value if budget is None else max(budget, value)
     return budget
@@ -157,9 +167,9 @@ def _stop_values(text: str, x: str) -> list[float]:
         return []
     values = []
     for entry in state.get("trial_data", []):
-        metadata = entry[0] if isinstance(entry, list) else entry
+        trial_json = entry[0] if isinstance(entry, list) else entry  # [trial, run metadata]
         try:
-            trial = json.loads(metadata) if isinstance(metadata, str) else metadata
+            trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
             value = (
                 json.loads(trial["stopping_criterion"])
                 if isinstance(trial["stopping_criterion"], str)

@@ -9,8 +9,9 @@ On a terminal the lines are redrawn in place (at most once a second); otherwise,
 or ``nohup``, all lines are printed every ``interval`` seconds and when a trial ends.
 
 "best" means one thing everywhere (here, in the summary and in ``rllib plot``): the highest
-value a trial's ranked metric reached during the run (:data:`RANKED_METRICS`: the greedy
-evaluation return when the trial logs one, else the exploring return).
+value a trial's ranked metric reached during the run (the first of
+:data:`rllib_maaal.curves.DEFAULT_METRICS` it logs: the greedy evaluation return when the trial
+logs one, else the exploring return).
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-#: Metrics ranked for "best", in order of preference: the first one a trial logs is used.
-RANKED_METRICS: tuple[str, ...] = (
-    "evaluation/env_runners/episode_return_mean",
-    "env_runners/episode_return_mean",
-)
+from rllib_maaal.curves import DEFAULT_METRICS
+
+GREEDY, EXPLORING = DEFAULT_METRICS
 #: Task metrics shown next to the returns (those a trial logs), from the envs' final infos.
 TASK_METRICS: tuple[str, ...] = ("success", "fraction_completed", "goal_difference")
 STEPS = "num_env_steps_sampled_lifetime"
@@ -89,7 +88,7 @@ class TrialLine:
                 self.steps_per_s = (s1 - s0) / (t1 - t0)
             elif elapsed > 0:
                 self.steps_per_s = steps / elapsed
-        greedy = lookup(result, RANKED_METRICS[0])
+        greedy = lookup(result, GREEDY)
         if greedy is not None:  # evaluated every few iterations: keep the latest
             self.greedy = greedy
         self.result = result
@@ -125,7 +124,7 @@ class TrialLine:
             eta = self.eta() if self.status == "RUNNING" else None
             if eta is not None:
                 parts.append(f"ETA {duration(eta)}")
-            exploring = lookup(r, RANKED_METRICS[1])
+            exploring = lookup(r, EXPLORING)
             if exploring is not None:
                 parts.append(f"return {exploring:.4g}")
             if self.greedy is not None:
@@ -205,12 +204,3 @@ def _terminal_width() -> int:
     import shutil
 
     return shutil.get_terminal_size((120, 24)).columns
-
-
-def ranked_metric(result: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
-    """The metric "best" ranks for a trial: the first of :data:`RANKED_METRICS` it logged."""
-    rows = history if history else [result]
-    for name in RANKED_METRICS:
-        if any(lookup(row, name) is not None for row in rows):
-            return name
-    return RANKED_METRICS[-1]

@@ -68,7 +68,7 @@ def check_number(
     integer: bool = False,
     allow: tuple[Any, ...] = (),
 ) -> Any:
-    """``value`` if it is a (finite unless a bound is infinite) number within the bounds.
+    """``value`` if it is a finite number within the bounds.
 
     ``low_open``/``high_open`` exclude the bound itself; ``integer`` asks for an int;
     ``allow`` lists extra accepted values (``None``, ``"auto"``, ...).
@@ -76,8 +76,7 @@ def check_number(
     if any(value is a or (isinstance(a, str) and value == a) for a in allow):
         return value
     ok = is_number(value) and (not integer or isinstance(value, numbers.Integral))
-    if ok and not (low == -math.inf or high == math.inf):
-        ok = math.isfinite(float(value))
+    ok = ok and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:

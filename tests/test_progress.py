@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from rllib_maaal.progress import ProgressCallback, TrialLine, duration, home, ranked_metric
+from rllib_maaal.curves import default_metrics, flatten_result
+from rllib_maaal.progress import ProgressCallback, TrialLine, duration, home
 
 
 def result(iteration: int, steps: int, seconds: float, **extra) -> dict:
@@ -65,6 +66,8 @@ def test_helpers():
     assert duration(42) == "42s" and duration(185) == "3m05s" and duration(3720) == "1h02m"
     assert home(Path.home() / "ray_results" / "x") == "~/ray_results/x"
     assert home("/tmp/x") == "/tmp/x"
-    with_eval = [{"evaluation": {"env_runners": {"episode_return_mean": 1.0}}}]
-    assert ranked_metric({}, with_eval) == "evaluation/env_runners/episode_return_mean"
-    assert ranked_metric({}, [result(1, 1, 1.0)]) == "env_runners/episode_return_mean"
+    # The metric ranked for "best" (the summary's and rllib plot's): the first one logged.
+    with_eval = [flatten_result({"evaluation": {"env_runners": {"episode_return_mean": 1.0}}})]
+    assert default_metrics([with_eval])[0] == "evaluation/env_runners/episode_return_mean"
+    exploring = [flatten_result(result(1, 1, 1.0))]
+    assert default_metrics([exploring])[0] == "env_runners/episode_return_mean"

@@ -54,11 +54,6 @@ _POSITIVE_INTS = (
 )
 
 
-def check_positive_number(field: str, value: Any) -> None:
-    """A ``ValueError`` naming ``field`` unless ``value`` is a finite number above zero."""
-    check_number(field, value, low=0, low_open=True)
-
-
 class EpisodicConfig(AlgorithmConfig):
     """Replay, update and target-network knobs shared by our episodic algorithms.
 
@@ -151,7 +146,7 @@ class EpisodicConfig(AlgorithmConfig):
                 f"{prefix}.num_episodes_before_learning_starts must be a non-negative int; "
                 f"got {starts!r}"
             )
-        check_positive_number(f"{prefix}.reward_scale", self.reward_scale)
+        check_number(f"{prefix}.reward_scale", self.reward_scale, low=0, low_open=True)
         if not isinstance(self.store_replay_in_checkpoint, bool):
             raise ValueError(
                 f"{prefix}.store_replay_in_checkpoint must be a bool; "

@@ -35,12 +35,9 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_maaal.algorithms.episodic.episode_replay import Episode
-from rllib_maaal.algorithms.episodic.episodic import (
-    EpisodicAlgorithm,
-    EpisodicConfig,
-    check_positive_number,
-)
+from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.validation import check_number
 
 CHOICES: dict[str, tuple[str, ...]] = {"td_loss": ("mse", "huber")}
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64}
@@ -168,7 +165,7 @@ class OptionCriticConfig(EpisodicConfig):
                     f"OptionCriticConfig.{name} must be True or False; got {getattr(self, name)!r}"
                 )
         for name in ("temperature", "actor_lr"):
-            check_positive_number(f"OptionCriticConfig.{name}", getattr(self, name))
+            check_number(f"OptionCriticConfig.{name}", getattr(self, name), low=0, low_open=True)
         beta = self.entropy_coeff
         if not isinstance(beta, int | float) or not np.isfinite(beta) or beta < 0:
             raise ValueError(
