@@ -5,7 +5,8 @@ Every check raises a ``ValueError`` whose message is one line in one format::
     <field> must be <what is allowed>; got <the value given>[ (did you mean <name>?)]
 
 so that a typo in a YAML file, an ``env_config`` or a Python config call reads the same. The
-module imports nothing heavy: the command runs these checks before Ray (or torch) is loaded.
+module imports nothing heavy (NumPy only): the command runs these checks before Ray (or torch)
+is loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 
 def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``word``, else ``""``."""
@@ -24,11 +27,20 @@ def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def brief(value: Any, limit: int = 80) -> str:
+    """A one-line, bounded rendering of ``value`` for an error message."""
+    if isinstance(value, np.generic):
+        value = value.item()  # 2.5 rather than np.float64(2.5)
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr of a huge int is long, and past 4300 digits Python refuses to make it
+        return f"an int of {value.bit_length()} bits"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe(value: Any) -> str:
-    """``value`` as the messages show it: its repr, and its type where the repr hides it."""
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    """``value`` as the messages show it: :func:`brief`, and its type where that hides it."""
+    shown = brief(value, limit=60)
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return shown
     return f"{shown} ({type(value).__name__})"

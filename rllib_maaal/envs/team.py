@@ -55,7 +55,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rllib_maaal.validation import check_keys
+from rllib_maaal.validation import brief, check_keys
 
 OBS_KEYS = (
     "obs",
@@ -195,12 +195,12 @@ def check_agent_actions(
     if not live_agents:
         raise ValueError("episode is over; call reset()")
     if not isinstance(actions, Mapping):
-        raise ValueError(f"actions must be a dict of agent name to action; got {_brief(actions)}")
+        raise ValueError(f"actions must be a dict of agent name to action; got {brief(actions)}")
     live = set(live_agents)
     unknown = [agent for agent in actions if agent not in live]
     if unknown:
         raise ValueError(
-            f"actions for agents not in the episode: {_brief(unknown)}; "
+            f"actions for agents not in the episode: {brief(unknown)}; "
             f"live agents: {list(live_agents)}"
         )
     missing = [agent for agent in live_agents if agent not in actions]
@@ -220,20 +220,9 @@ def _agent_action(agent: str, value: Any, n_actions: int) -> int:
     if not (is_int and 0 <= value < n_actions):
         raise ValueError(
             f"agent {agent!r} action must be an int in [0, {n_actions}); "
-            f"got {_brief(value)} ({type(value).__name__})"
+            f"got {brief(value)} ({type(value).__name__})"
         )
     return int(value)
-
-
-def _brief(value: Any, limit: int = 80) -> str:
-    """A one-line, bounded rendering of ``value`` for an error message."""
-    if isinstance(value, np.generic):
-        value = value.item()  # 2.5 rather than np.float64(2.5)
-    if isinstance(value, int) and value.bit_length() > 64:
-        # repr of a huge int is long, and past 4300 digits Python refuses to make it
-        return f"an int of {value.bit_length()} bits"
-    text = " ".join(repr(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def integer_array(name: str, values: Any) -> np.ndarray:
