@@ -104,6 +104,7 @@ from rllib_maaal.envs.team import (
     check_agent_actions,
     check_allocation_interval,
     check_env_config_keys,
+    check_num_envs,
     check_running,
     integer_array,
     team_action_space,
@@ -695,9 +696,7 @@ def check_env_config(config: dict[str, Any]) -> None:
     """Validate a ``maaal/football`` env_config without starting an engine (no spaces: the
     team view reads them from a running match)."""
     config = dict(config)
-    num_envs = config.pop("num_envs", None)
-    if num_envs is not None and (not isinstance(num_envs, int | np.integer) or num_envs < 1):
-        raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+    check_num_envs(config.pop("num_envs", None))
     _validated(config)
 
 

@@ -59,12 +59,14 @@ from pettingzoo.utils.conversions import aec_to_parallel
 from rllib_maaal.envs.team import (
     check_actions,
     check_env_config_keys,
+    check_num_envs,
     check_running,
     integer_array,
     team_action_space,
     team_env,
     team_observation_space,
 )
+from rllib_maaal.validation import check_bool, check_mapping, check_number
 
 TASK = "pettingzoo"
 CONFIG_KEYS = ("env", "kwargs", "agent_id", "seed", "num_envs")
@@ -344,18 +346,10 @@ def _parse(config: Mapping[str, Any]) -> tuple[ParallelFactory, dict[str, Any]]:
             f"{TASK} env_config needs 'env': a module path such as 'mpe2.simple_spread_v3', "
             "'module:callable' or a registered env name"
         )
-    kwargs = config.get("kwargs") or {}
-    if not isinstance(kwargs, Mapping):
-        raise ValueError(f"{TASK} env_config.kwargs must be a mapping; got {kwargs!r}")
-    agent_id = config.get("agent_id", True)
-    if not isinstance(agent_id, bool):
-        raise ValueError(f"{TASK} env_config.agent_id must be true or false; got {agent_id!r}")
-    seed = config.get("seed")
-    if seed is not None and (not isinstance(seed, int | np.integer) or isinstance(seed, bool)):
-        raise ValueError(f"{TASK} env_config.seed must be an int or null; got {seed!r}")
-    num_envs = config.get("num_envs")
-    if num_envs is not None and (not isinstance(num_envs, int | np.integer) or num_envs < 1):
-        raise ValueError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+    kwargs = check_mapping(f"{TASK} env_config.kwargs", config.get("kwargs") or {})
+    agent_id = check_bool(f"{TASK} env_config.agent_id", config.get("agent_id", True))
+    seed = check_number(f"{TASK} env_config.seed", config.get("seed"), integer=True, allow=(None,))
+    check_num_envs(config.get("num_envs"))
     return env_factory(config["env"], kwargs), {"seed": seed, "agent_id": agent_id}
 
 

@@ -55,7 +55,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rllib_maaal.validation import brief, check_keys
+from rllib_maaal.validation import brief, check_keys, check_number
 
 OBS_KEYS = (
     "obs",
@@ -178,6 +178,11 @@ def unavailable_action_error(
         f"agent {agent_names[i]!r} (env {b}) took action {int(actions[b, i])}, which is not "
         f"available; available actions: {valid}"
     )
+
+
+def check_num_envs(value: Any) -> None:
+    """``num_envs`` (RLlib's vector entry point) is absent or a count of instances."""
+    check_number("num_envs", value, low=1, integer=True, allow=(None,))
 
 
 def check_agent_actions(
