@@ -1,4 +1,4 @@
-"""The ``rllib`` command: train (YAML experiment files or inline), evaluate, plot curves.
+"""The ``rllib`` command: train (YAML experiment files or inline), evaluate, plot, report.
 
 ``rllib train`` runs each experiment through Ray Tune's ``Tuner`` so search spaces, search
 algorithms, schedulers, checkpointing and ``--resume`` behave as in any Tune script; ``rllib
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 # Only light modules here: ``rllib --help`` must answer without importing Ray (seconds).
+from rllib_maaal.curves import BANDS
 from rllib_maaal.experiment import (
     Experiment,
     ExperimentError,
@@ -172,9 +173,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="moving-average window in results (default 5; 1: raw only); the raw curve is faint",
     )
+    plot.add_argument(
+        "--band",
+        choices=tuple(BANDS),
+        default="ci",
+        help="trials of one experiment that differ only by seed are one method, drawn as their "
+        "mean with a shaded band: ci, the 95%% confidence interval of the mean (Student t over "
+        "seeds; default); minmax, the lowest to the highest seed; none: one line per trial",
+    )
     plot.add_argument("--out", "-o", default="curves.png", help="image file (default curves.png)")
     plot.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     plot.set_defaults(func=plot_command)
+
+    report = commands.add_parser(
+        "report",
+        help="a Markdown table of results over seeds, one row per method",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Read every trial's result.json under RESULTS and print a Markdown table: one row per method
+with its variant, seeds, return, fraction completed and success rate (mean over seeds +- the
+half-width of the 95% confidence interval, Student t), env steps and wall time.
+
+Methods: the trials of one experiment directory whose configs (params.json) differ only in
+`seed` are one method, named after the experiment (`maaal`, `r-al`; a seed grid is
+`seed: {grid_search: [0, 1, 2]}`). Trials that differ in other keys too are separate
+methods named with those keys (`grf[lr=0.0005]`). The variant column is the paper's name
+of the config's allocation/action modes (MAAAL, QMIX, R-AL, R-AC, S-AC, Fixed-BT, random),
+else the algorithm.
+
+Values: each trial's last greedy evaluation (evaluation/env_runners/<metric>, logged with
+evaluation_interval); a method that never evaluated uses the exploring episodes
+(env_runners/<metric>), marked with a dagger. The header names the keys used.""",
+    )
+    report.add_argument("results", nargs="+", help="experiment or trial directories")
+    report.add_argument(
+        "--metric",
+        "-m",
+        action="append",
+        help="a column instead of the defaults (repeatable): a task metric such as win_rate "
+        "(greedy evaluation, else exploring), or a full result key with /",
+    )
+    report.add_argument("--output", "-o", help="also write the table to this Markdown file")
+    report.add_argument("--csv", help="write the raw curves of the table's metrics to this CSV")
+    report.add_argument("--json", help="write the table's numbers and raw curves to this JSON")
+    report.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
+    report.set_defaults(func=report_command)
     return parser
 
 
@@ -560,7 +603,31 @@ def plot_command(args: argparse.Namespace) -> int:
     )
     print("\n".join(curves.summary(found, metrics)))
     budget = curves.stop_budget(args.results, args.x)
-    print(f"curves: {curves.plot(found, metrics, Path(args.out), args.x, budget=budget)}")
+    out = curves.plot(found, metrics, Path(args.out), args.x, budget=budget, bands=args.band)
+    print(f"curves: {out}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """``rllib report``: the results table to stdout, and to the files asked for."""
+    import json
+
+    from rllib_maaal import curves, report
+
+    trials = report.load_trials(curves.trial_dirs(args.results))
+    columns = report.columns(trials, args.metric)
+    table = report.markdown(trials, columns)
+    print(table, end="")
+    outputs = (
+        (args.output, lambda: table),
+        (args.csv, lambda: report.curves_csv(trials, columns)),
+        (args.json, lambda: json.dumps(report.report_json(trials, columns), indent=1) + "\n"),
+    )
+    for path, text in outputs:
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text())
+            print(f"wrote {path}")
     return 0
 
 

@@ -1,10 +1,12 @@
 """Learning curves of Tune experiments: every trial's ``result.json``, plotted over env steps.
 
 ``rllib plot ~/ray_results/maaal ~/ray_results/qmix`` draws one panel per metric (by default the
-greedy evaluation return, then the exploring training return) with one line per trial, labelled
-by experiment (and trial, when an experiment has several), and prints each line's last and best
-value. Metrics are nested result keys joined by ``/``. (Tune's ``progress.csv`` keeps only the
-columns of the first result, so it lacks the evaluation metrics that appear later.)
+greedy evaluation return, then the exploring training return) with one line per method and
+prints each trial's last and best value. A method is the trials of one experiment whose configs
+differ only in ``seed`` (:func:`trial_names`): one trial is drawn as it is, several as their mean
+with a shaded band (a 95 % confidence interval of the mean, or min to max). Metrics are nested
+result keys joined by ``/``. (Tune's ``progress.csv`` keeps only the columns of the first result,
+so it lacks the evaluation metrics that appear later.)
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import numpy as np
 from rllib_maaal.experiment import ExperimentError
 
 RESULTS = "result.json"
+PARAMS = "params.json"
+SEED = "seed"
+#: How the trials of a method are drawn: mean ± 95 % CI, mean and min to max, one line each.
+BANDS = {"ci": "95 % CI", "minmax": "min to max", "none": None}
 DEFAULT_X = "num_env_steps_sampled_lifetime"
 #: The metrics drawn by default and ranked for "best" (``rllib train``'s summary too), in order
 #: of preference: the greedy evaluation return where a trial logs it, else the exploring one.
@@ -38,6 +44,18 @@ class Curve:
     label: str
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     window: int = 1  # moving-average window of the drawn line
+    method: str = ""  # the curves of one method (they differ only by seed) share a band
+    seed: Any = None
+
+
+@dataclass(frozen=True)
+class TrialName:
+    """Which method a trial runs (its experiment and the config keys that set it apart), its
+    seed, and the label of its own line."""
+
+    method: str
+    seed: Any
+    label: str
 
 
 def trial_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -82,6 +100,88 @@ def flat_results(trial: Path) -> list[dict[str, float]]:
     return [flatten_result(row) for row in read_results(trial)]
 
 
+def trial_params(trial: Path) -> dict[str, Any]:
+    """The config Tune gave a trial: its ``params.json`` (the experiment's config with the
+    search space's values filled in), else the config of its first result."""
+    path = Path(trial) / PARAMS
+    if path.is_file():
+        with contextlib.suppress(json.JSONDecodeError):
+            return json.loads(path.read_text())
+    rows = read_results(trial)
+    return rows[0].get("config", {}) if rows else {}
+
+
+def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """``params`` keyed by paths joined with ``.``, each value as it is written in a label."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            flat |= _flat_params(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
+    """The method, seed and label of each trial in ``dirs``.
+
+    The trials of one experiment directory whose configs (:func:`trial_params`) differ only in
+    ``seed`` run one method, named after the experiment (``maaal``); where its trials differ in
+    other keys too (a grid over ``lr``), the method adds those keys and values
+    (``grf[lr=0.0005]``), and one experiment name found under two result roots adds the root
+    (``runs-a/maaal``). A trial's label is its method, plus its seed when the method has several
+    trials (``maaal seed=1``), or its directory name when their seeds are the same.
+    """
+    params = [trial_params(d) for d in dirs]
+    flat = [_flat_params({k: v for k, v in p.items() if k != SEED}) for p in params]
+    by_experiment: dict[Path, list[int]] = {}
+    for i, d in enumerate(dirs):
+        by_experiment.setdefault(d.parent, []).append(i)
+    names = {exp.name for exp in by_experiment}
+    clashes = {n for n in names if sum(exp.name == n for exp in by_experiment) > 1}
+    methods = [""] * len(dirs)
+    for exp, members in by_experiment.items():
+        base = f"{exp.parent.name}/{exp.name}" if exp.name in clashes else exp.name
+        keys = sorted({k for i in members for k in flat[i]})
+        varying = [k for k in keys if len({flat[i].get(k) for i in members}) > 1]
+        for i in members:
+            setting = ", ".join(f"{k}={flat[i].get(k, '-')}" for k in varying)
+            methods[i] = f"{base}[{setting}]" if setting else base
+    out = []
+    for i, d in enumerate(dirs):
+        group = [j for j, m in enumerate(methods) if m == methods[i]]
+        seed = params[i].get(SEED)
+        if len(group) == 1:
+            label = methods[i]
+        elif len({json.dumps(params[j].get(SEED)) for j in group}) == len(group):
+            label = f"{methods[i]} seed={seed}"
+        else:
+            label = f"{methods[i]}/{d.name}"
+        out.append(TrialName(methods[i], seed, label))
+    return out
+
+
+def missing_metric(name: str, logged: Iterable[str]) -> ExperimentError:
+    """The error for a metric no trial logged, naming the logged metrics closest to it (a
+    typo, or evaluation not switched on)."""
+    near = difflib.get_close_matches(name, sorted(logged), n=3, cutoff=0.5)
+    hint = f"; closest logged metrics: {', '.join(near)}" if near else ""
+    return ExperimentError(f"no trial logged {name!r}{hint}")
+
+
+def ci95(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis of ``values`` (one row per seed) and the half-width of its 95 %
+    confidence interval (Student t with n - 1 degrees of freedom; NaN for one seed)."""
+    from scipy.special import stdtrit
+
+    values = np.asarray(values, float)
+    n = values.shape[0]
+    mean = values.mean(0)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, stdtrit(n - 1, 0.975) * values.std(0, ddof=1) / np.sqrt(n)
+
+
 def default_metrics(rows: Sequence[Sequence[dict[str, float]]]) -> list[str]:
     """The greedy evaluation return where any trial logged it, then the exploring return."""
     logged = {key for trial in rows for row in trial for key in row}
@@ -110,22 +210,18 @@ def load_curves(
     x: str = DEFAULT_X,
     smooth: int = 1,
 ) -> tuple[list[Curve], list[str]]:
-    """One :class:`Curve` per trial directory, and the metrics drawn (``metrics``, or
-    :func:`default_metrics`). A metric no trial logged is an error that lists the logged
-    metrics closest to it (a typo, or evaluation not switched on)."""
+    """One :class:`Curve` per trial directory, named by :func:`trial_names`, and the metrics
+    drawn (``metrics``, or :func:`default_metrics`). A metric no trial logged is an error
+    (:func:`missing_metric`)."""
     if smooth < 1:
         raise ExperimentError(f"--smooth must be an int >= 1; got {smooth}")
-    per_experiment: dict[Path, int] = {}
-    for d in dirs:
-        per_experiment[d.parent] = per_experiment.get(d.parent, 0) + 1
     all_rows = [flat_results(d) for d in dirs]
     metrics = list(metrics) if metrics else default_metrics(all_rows)
     curves, columns = [], set()
-    for d, rows in zip(dirs, all_rows, strict=True):
+    for name, rows in zip(trial_names(dirs), all_rows, strict=True):
         for row in rows:
             columns |= row.keys()
-        label = d.parent.name if per_experiment[d.parent] == 1 else f"{d.parent.name}/{d.name}"
-        curve = Curve(label, window=smooth)
+        curve = Curve(name.label, window=smooth, method=name.method, seed=name.seed)
         for name in metrics:
             pairs = np.array([(r[x], r[name]) for r in rows if x in r and name in r])
             pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
@@ -138,10 +234,28 @@ def load_curves(
         curves.append(curve)
     for name in (x, *metrics):
         if name not in columns:
-            near = difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.5)
-            hint = f"; closest logged metrics: {', '.join(near)}" if near else ""
-            raise ExperimentError(f"no trial logged {name!r}{hint}")
+            raise missing_metric(name, columns)
     return curves, metrics
+
+
+def band(curves: Sequence[Curve], name: str, kind: str) -> tuple[np.ndarray, ...]:
+    """The mean of metric ``name`` over ``curves`` (the seeds of one method, each smoothed as
+    drawn) and its band, ``(x, mean, low, high)``: ``kind`` ``ci`` is mean ± the 95 % confidence
+    interval (:func:`ci95`), ``minmax`` the lowest and highest seed. Seeds log at slightly
+    different env steps, so each is interpolated onto all of their steps, over the range every
+    seed has reached (a running experiment's band ends where its slowest seed is)."""
+    series = []
+    for c in curves:
+        xs, ys = c.series[name]
+        series.append((xs, smoothed(ys, effective_window(c.window, len(ys)))))
+    start, end = max(xs[0] for xs, _ in series), min(xs[-1] for xs, _ in series)
+    grid = np.unique(np.concatenate([xs for xs, _ in series]))
+    grid = grid[(grid >= start) & (grid <= end)]
+    values = np.stack([np.interp(grid, xs, ys) for xs, ys in series])
+    if kind == "minmax":
+        return grid, values.mean(0), values.min(0), values.max(0)
+    mean, half = ci95(values)
+    return grid, mean, mean - half, mean + half
 
 
 def stop_budget(paths: Iterable[str | Path], x: str = DEFAULT_X) -> float | None:
@@ -205,9 +319,14 @@ def plot(
     out: Path,
     x: str = DEFAULT_X,
     budget: float | None = None,
+    bands: str = "ci",
 ) -> Path:
-    """Save one panel per metric, one line per curve (smoothed; the raw values faint behind),
-    to ``out`` (format from its suffix); the x axis spans the stop ``budget`` when given."""
+    """Save one panel per metric to ``out`` (format from its suffix): a method of one trial is
+    its smoothed line with the raw values faint behind, a method of several is their mean with
+    a shaded :func:`band` of kind ``bands`` (``none``: one line per trial instead). The x axis
+    spans the stop ``budget`` when given."""
+    if bands not in BANDS:
+        raise ExperimentError(f"--band must be one of {', '.join(BANDS)}; got {bands!r}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,18 +336,18 @@ def plot(
         1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False, layout="constrained"
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods: dict[str, list[Curve]] = {}
+    for c in curves:
+        methods.setdefault(c.method or c.label, []).append(c)
     for ax, name in zip(axes[0], metrics, strict=True):
-        used = 1
-        for k, c in enumerate(curves):
-            if name not in c.series:
-                continue
-            xs, ys = c.series[name]
-            color = colors[k % len(colors)]
-            window = effective_window(c.window, len(ys))
-            if window > 1:
-                ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1.0)
-            ax.plot(xs, smoothed(ys, window), color=color, label=c.label, linewidth=1.8)
-            used = max(used, window)
+        lines = []  # each a method's band (its trials) or a single trial
+        for members in methods.values():
+            drawn = [c for c in members if name in c.series]
+            lines += [drawn] if len(drawn) > 1 and BANDS[bands] else [[c] for c in drawn]
+        windows = [effective_window(c.window, len(c.series[name][1])) for g in lines for c in g]
+        for k, group in enumerate(lines):
+            _draw(ax, group, name, bands, colors[k % len(colors)])
+        used = max(windows, default=1)
         if budget is not None:
             ax.set_xlim(0, budget)
         title = name if used <= 1 else f"{name} (moving average of {used})"
@@ -240,3 +359,19 @@ def plot(
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _draw(ax: Any, group: Sequence[Curve], name: str, bands: str, color: str) -> None:
+    """One line of :func:`plot`: the mean of ``group`` with its band, or its one curve."""
+    if len(group) > 1:
+        xs, mean, low, high = band(group, name, bands)
+        ax.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
+        label = f"{group[0].method} (mean of {len(group)} seeds, {BANDS[bands]})"
+        ax.plot(xs, mean, color=color, label=label, linewidth=1.8)
+        return
+    (curve,) = group
+    xs, ys = curve.series[name]
+    window = effective_window(curve.window, len(ys))
+    if window > 1:
+        ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1.0)
+    ax.plot(xs, smoothed(ys, window), color=color, label=curve.label, linewidth=1.8)

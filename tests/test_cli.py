@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -441,6 +442,90 @@ def test_plot_draws_every_trial_and_prints_last_and_best(tmp_path, capsys):
     assert re.search(r"qmix\s+last\s+-8 \(at 200\)\s+best\s+-7$", out, re.MULTILINE), out
     assert re.search(r"maaal\s+last\s+-4 \(at 300\)\s+best\s+-3$", out, re.MULTILINE), out
     assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> dict[str, list]:
+    """The labels of the lines and the bands ``rllib plot`` draws, as ``(label, ys)``."""
+    import matplotlib.axes
+
+    calls: dict[str, list] = {"lines": [], "bands": []}
+    line, fill = matplotlib.axes.Axes.plot, matplotlib.axes.Axes.fill_between
+
+    def plot(ax, xs, ys, *args, **kwargs):
+        calls["lines"].append((kwargs.get("label"), list(ys)))
+        return line(ax, xs, ys, *args, **kwargs)
+
+    def fill_between(ax, xs, low, high, *args, **kwargs):
+        calls["bands"].append((list(low), list(high)))
+        return fill(ax, xs, low, high, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", plot)
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", fill_between)
+    return calls
+
+
+def write_seeds(root: Path, returns: dict[int, list[float]]) -> None:
+    for seed, ys in returns.items():
+        trial = root / f"MAAAL_city_{seed}"
+        rows = [
+            {
+                "num_env_steps_sampled_lifetime": 100 * (i + 1),
+                "env_runners": {"episode_return_mean": y},
+            }
+            for i, y in enumerate(ys)
+        ]
+        write_results(trial, rows)
+        (trial / "params.json").write_text(json.dumps({"lr": 0.001, "seed": seed}))
+
+
+@pytest.mark.parametrize(
+    ("band", "low", "high"),
+    [
+        ("ci", [2 - 4.302653 * 2 / 3**0.5, 3 - 4.302653 * 2 / 3**0.5], None),
+        ("minmax", [0.0, 1.0], [4.0, 5.0]),
+    ],
+)
+def test_plot_draws_the_seeds_of_a_method_as_their_mean_and_a_band(
+    tmp_path, capsys, drawn, band, low, high
+):
+    write_seeds(tmp_path / "maaal", {0: [0.0, 1.0], 1: [2.0, 3.0], 2: [4.0, 5.0]})
+    write_seeds(tmp_path / "qmix", {0: [-1.0, -2.0]})
+    args = ["plot", str(tmp_path / "maaal"), str(tmp_path / "qmix"), "--smooth", "1"]
+    assert cli.main([*args, "--band", band, "-o", str(tmp_path / "c.png")]) == 0
+    name = {"ci": "95 % CI", "minmax": "min to max"}[band]
+    assert drawn["lines"] == [
+        (f"maaal (mean of 3 seeds, {name})", [2.0, 3.0]),
+        ("qmix", [-1.0, -2.0]),
+    ]
+    ((drawn_low, drawn_high),) = drawn["bands"]
+    assert drawn_low == pytest.approx(low)
+    assert drawn_high == pytest.approx(high or [4 - low[0], 6 - low[1]])
+    # the summary still lists every seed
+    assert re.search(r"maaal seed=2\s+last\s+5 \(at 200\)", capsys.readouterr().out)
+
+
+def test_plot_band_none_draws_one_line_per_seed(tmp_path, drawn):
+    write_seeds(tmp_path / "maaal", {0: [0.0, 1.0], 1: [2.0, 3.0]})
+    args = ["plot", str(tmp_path / "maaal"), "--band", "none", "-o", str(tmp_path / "c.png")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    assert [label for label, _ in drawn["lines"]] == ["maaal seed=0", "maaal seed=1"]
+    assert drawn["bands"] == []
+
+
+def test_band_interpolates_seeds_onto_the_steps_all_of_them_reached():
+    from rllib_maaal.curves import Curve, band
+
+    def curve(xs, ys):
+        return Curve("c", {"m": (np.array(xs, float), np.array(ys, float))})
+
+    # seed b logs 50 steps later and stops earlier: the band spans [150, 300]
+    a, b = curve([100, 200, 300, 400], [0, 2, 4, 6]), curve([150, 250, 300], [2, 3, 5])
+    xs, mean, low, high = band([a, b], "m", "minmax")
+    assert list(xs) == [150, 200, 250, 300]
+    assert list(low) == [1, 2, 3, 4] and list(high) == [2, 2.5, 3, 5]
+    assert list(mean) == [1.5, 2.25, 3, 4.5]
 
 
 def test_unknown_algorithm_lists_ours_and_rllibs(capsys):
