@@ -1,7 +1,7 @@
 """SAVETHECITY: firefighters, builders and generalists save a city of burning buildings.
 
 The task of ALMA (Iqbal, Costales, Sha, NeurIPS 2022) used by MAAAL, rewritten from its published
-description (``specs/city.md``) and batched: :class:`CityCore` keeps B cities in NumPy arrays over
+description (``docs/tasks.md``) and batched: :class:`CityCore` keeps B cities in NumPy arrays over
 cities × agents and cities × buildings, and one call steps all of them. The per-step rules,
 observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city_kernels`,
 numba) that loop over cities, agents and buildings in machine code: as NumPy expressions they
@@ -66,7 +66,7 @@ from rllib_maaal.envs.team import (
 )
 from rllib_maaal.validation import check_choice
 
-# --- World constants of episode starts (specs/city.md; the rules' are in city_kernels) ---------
+# --- World constants of episode starts (docs/tasks.md; the rules' are in city_kernels) ---------
 SITE_COORDS = (1, 4, 7, 10, 13)  # building sites: this lattice squared
 FIRE_PROB = 0.4
 HEALTH_BANDS = ((0.25, 0.40), (0.60, 0.75))
@@ -288,7 +288,7 @@ class CityCore:
 
     # --- episode start -----------------------------------------------------------------------
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
-        """Sample new cities where ``which`` is True (see ``specs/city.md``, World)."""
+        """Sample new cities where ``which`` is True (see ``docs/tasks.md``, World)."""
         which = self._cities(which)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
@@ -415,7 +415,7 @@ class CityCore:
     def step(
         self, action: dict[str, np.ndarray], which: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Advance the cities where ``which`` is True (``specs/city.md``, building dynamics)."""
+        """Advance the cities where ``which`` is True (``docs/tasks.md``, one step)."""
         which = self._cities(which)
         act, allocation = self._validated(action, which)
         # collision priorities for every stepped city, drawn whether or not agents collide

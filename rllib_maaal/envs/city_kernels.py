@@ -1,4 +1,4 @@
-"""The per-step rules of SAVETHECITY (``specs/city.md``), compiled with numba.
+"""The per-step rules of SAVETHECITY (``docs/tasks.md``), compiled with numba.
 
 :class:`~rllib_maaal.envs.city.CityCore` keeps the state of B cities in NumPy arrays over
 cities × agents and cities × buildings. Written as NumPy expressions over those arrays, a step
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# --- World constants (specs/city.md) --------------------------------------------------------
+# --- World constants (docs/tasks.md) --------------------------------------------------------
 GRID = 16
 MAX_STEPS = 150
 BURN, REDUCE, GROWTH, BUILD, HELP = 0.035, 0.25, 1.1, 0.125, 0.45
@@ -142,7 +142,7 @@ def step(
     last_decision: np.ndarray,
     ended: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Advance the cities where ``which`` (``specs/city.md``, building dynamics), in place.
+    """Advance the cities where ``which`` (``docs/tasks.md``, one step), in place.
 
     ``priority`` (cities stepped, agents) settles collisions: of the agents moving onto one
     cell, the highest priority gets there. Returns reward, terminated, truncated (B,), the

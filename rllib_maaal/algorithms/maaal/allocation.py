@@ -1,7 +1,7 @@
 """Choosing allocations from the allocation Q matrix Q̂ (..., U, M).
 
 ``free`` is the paper's rule (each unit takes its own argmax). ``capacity`` and ``pairing`` feed
-the same matrix to an exact solver when allocations are constrained (spec: maaal.md, step 4):
+the same matrix to an exact solver when allocations are constrained (``docs/maaal.md``):
 
 * capacity: at most c_m units per subtask → assignment on the slot-expanded matrix. The
   capacities hold for the instance's active subtasks only (those whose column of Q̂ is not −inf

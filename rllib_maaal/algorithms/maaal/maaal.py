@@ -53,7 +53,7 @@ ALLOCATION_METRICS = "allocation"
 
 
 class MAAALConfig(EpisodicConfig):
-    """Every knob of MAAAL (spec: maaal.md), validated with errors that name the field.
+    """Every knob of MAAAL (``docs/maaal.md``), validated with errors that name the field.
 
     The replay and target-network knobs are :class:`EpisodicConfig`'s.
     """
