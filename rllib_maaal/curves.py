@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,8 +138,7 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
     by_experiment: dict[Path, list[int]] = {}
     for i, d in enumerate(dirs):
         by_experiment.setdefault(d.parent, []).append(i)
-    names = {exp.name for exp in by_experiment}
-    clashes = {n for n in names if sum(exp.name == n for exp in by_experiment) > 1}
+    clashes = {n for n, k in Counter(exp.name for exp in by_experiment).items() if k > 1}
     methods = [""] * len(dirs)
     for exp, members in by_experiment.items():
         base = f"{exp.parent.name}/{exp.name}" if exp.name in clashes else exp.name
@@ -147,17 +147,20 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
         for i in members:
             setting = ", ".join(f"{k}={flat[i].get(k, '-')}" for k in varying)
             methods[i] = f"{base}[{setting}]" if setting else base
+    seeds = [p.get(SEED) for p in params]
+    seeds_of: dict[str, list[str]] = {}
+    for method, seed in zip(methods, seeds, strict=True):
+        seeds_of.setdefault(method, []).append(json.dumps(seed))
     out = []
-    for i, d in enumerate(dirs):
-        group = [j for j, m in enumerate(methods) if m == methods[i]]
-        seed = params[i].get(SEED)
+    for d, method, seed in zip(dirs, methods, seeds, strict=True):
+        group = seeds_of[method]
         if len(group) == 1:
-            label = methods[i]
-        elif len({json.dumps(params[j].get(SEED)) for j in group}) == len(group):
-            label = f"{methods[i]} seed={seed}"
+            label = method
+        elif len(set(group)) == len(group):
+            label = f"{method} seed={seed}"
         else:
-            label = f"{methods[i]}/{d.name}"
-        out.append(TrialName(methods[i], seed, label))
+            label = f"{method}/{d.name}"
+        out.append(TrialName(method, seed, label))
     return out
 
 
