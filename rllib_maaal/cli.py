@@ -210,8 +210,9 @@ evaluation_interval); a method that never evaluated uses the exploring episodes
         "--metric",
         "-m",
         action="append",
-        help="a column instead of the defaults (repeatable): a task metric such as win_rate "
-        "(greedy evaluation, else exploring), or a full result key with /",
+        help="a column instead of the defaults (repeatable): a task metric such as "
+        "avg_reward_per_intern_day (greedy evaluation, else exploring), or a full result key "
+        "with /",
     )
     report.add_argument("--output", "-o", help="also write the table to this Markdown file")
     report.add_argument("--csv", help="write the raw curves of the table's metrics to this CSV")
@@ -612,16 +613,17 @@ def report_command(args: argparse.Namespace) -> int:
     """``rllib report``: the results table to stdout, and to the files asked for."""
     import json
 
-    from rllib_maaal import curves, report
+    from rllib_maaal import curves
+    from rllib_maaal import report as tables  # not cli.report, the summary of `rllib train`
 
-    trials = report.load_trials(curves.trial_dirs(args.results))
-    columns = report.columns(trials, args.metric)
-    table = report.markdown(trials, columns)
+    trials = tables.load_trials(curves.trial_dirs(args.results))
+    columns = tables.columns(trials, args.metric)
+    table = tables.markdown(trials, columns)
     print(table, end="")
     outputs = (
         (args.output, lambda: table),
-        (args.csv, lambda: report.curves_csv(trials, columns)),
-        (args.json, lambda: json.dumps(report.report_json(trials, columns), indent=1) + "\n"),
+        (args.csv, lambda: tables.curves_csv(trials, columns)),
+        (args.json, lambda: json.dumps(tables.report_json(trials, columns), indent=1) + "\n"),
     )
     for path, text in outputs:
         if path:

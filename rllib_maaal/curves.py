@@ -46,7 +46,6 @@ class Curve:
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     window: int = 1  # moving-average window of the drawn line
     method: str = ""  # the curves of one method (they differ only by seed) share a band
-    seed: Any = None
 
 
 @dataclass(frozen=True)
@@ -221,10 +220,10 @@ def load_curves(
     all_rows = [flat_results(d) for d in dirs]
     metrics = list(metrics) if metrics else default_metrics(all_rows)
     curves, columns = [], set()
-    for name, rows in zip(trial_names(dirs), all_rows, strict=True):
+    for trial, rows in zip(trial_names(dirs), all_rows, strict=True):
         for row in rows:
             columns |= row.keys()
-        curve = Curve(name.label, window=smooth, method=name.method, seed=name.seed)
+        curve = Curve(trial.label, window=smooth, method=trial.method)
         for name in metrics:
             pairs = np.array([(r[x], r[name]) for r in rows if x in r and name in r])
             pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
