@@ -55,8 +55,12 @@ def test_a_smaller_capacity_keeps_the_newest_episodes():
         replay.add_episode(episode)
     smaller = EpisodeReplay(capacity=2, seed=0)
     smaller.set_state(replay.get_state())
-    kept = list(smaller._episodes)
-    assert len(kept) == 2
-    for got, want in zip(kept, episodes[-2:], strict=True):
-        np.testing.assert_array_equal(got["reward"], want["reward"])
-        np.testing.assert_array_equal(got["obs"]["obs"], want["obs"]["obs"])
+    assert len(smaller) == 2
+    batch = smaller.sample(16)
+    kept = {tuple(r[:n]) for r, n in zip(batch["reward"], batch["length"], strict=True)}
+    assert kept == {tuple(e["reward"]) for e in episodes[-2:]}
+    for got, n in zip(batch["obs"]["obs"], batch["length"], strict=True):
+        want = next(
+            e for e in episodes[-2:] if e["length"] == n and (e["obs"]["obs"] == got[: n + 1]).all()
+        )
+        np.testing.assert_array_equal(got[: n + 1], want["obs"]["obs"])
