@@ -38,8 +38,8 @@ Episode = dict[str, Any]
 _STEP_KEYS = ("allocation", "action", "reward")
 #: Decoded dtypes of the step entries (what the learners read).
 _STEP_DTYPES = {"allocation": np.int64, "action": np.int64, "reward": np.float32}
-#: A new ring of rows holds this many times the rows it must; growing adds half.
-_ROOM, _GROWTH = 1.1, 1.5
+#: A ring of rows holds this many times the rows of ``capacity`` episodes of the mean length.
+_ROOM = 1.1
 
 
 @dataclass(eq=False)
@@ -222,9 +222,13 @@ class EpisodeReplay:
         return write if write + num_rows <= oldest else None  # live: [oldest, end) + [0, write)
 
     def _grow(self, num_rows: int) -> None:
-        """A larger ring holding the live episodes' rows in order, then room for ``num_rows``."""
+        """A ring holding the live episodes' rows in order, then room for ``num_rows``: sized
+        for ``capacity`` episodes of the mean length so far (the first episode, which sized
+        the ring, may have been short), never smaller than before."""
         live = self._live_rows()
-        size = max(int(len(self._taken["reward"]) * _GROWTH), len(live) + num_rows)
+        needed = len(live) + num_rows
+        target = int(self.capacity * needed / (self._count + 1) * _ROOM)
+        size = max(len(self._taken["reward"]), needed, target)
         for rings in (self._rows, self._taken):
             for key, value in rings.items():
                 grown = np.zeros((size, *value.shape[1:]), value.dtype)
