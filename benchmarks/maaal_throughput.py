@@ -139,21 +139,30 @@ def in_training(scenario: str, num_envs: int, iterations: int) -> tuple[float, f
     return steps / seconds, sampled / wall
 
 
-def replay_bytes(scenario: str, num_envs: int, capacity: int) -> tuple[float, float, float]:
-    """(bytes per env step of the filled compact replay, of the earlier layout, its bytes)."""
+def replay_bytes(scenario: str, num_envs: int, capacity: int) -> dict[str, float]:
+    """Bytes per env step of the compact replay filled to ``capacity`` episodes: stored (the
+    episodes' rows and per-episode entries) and allocated (its ring, with room to spare), and
+    of the earlier layout (every observation key per step, int64 indices)."""
     config = _config(scenario, 0, num_envs)
     runner = TeamEnvRunner(config=config)
     replay = EpisodeReplay(capacity, seed=0, codec=runner.observation_codec)
     while len(replay) < capacity:
         replay.add(runner.sample(num_timesteps=25 * num_envs))
-    lengths = replay.get_state()["length"]
+    state = replay.get_state()
+    steps = state["length"].sum()
     space = runner.env.single_observation_space
-    # The earlier layout: every key per observation (T + 1 per episode), int64 actions.
     obs = sum(np.prod(s.shape) * s.dtype.itemsize for s in space.spaces.values())
     actions = 8 * sum(np.prod(s.shape) for s in runner.env.single_action_space.spaces.values())
     runner.stop()
-    earlier = (obs * (lengths + 1).sum() + (actions + 4) * lengths.sum()) / lengths.sum()
-    return replay.nbytes / lengths.sum(), earlier, replay.nbytes
+    stored = sum(v.nbytes for k, v in state.items() if k.startswith(("rows/", "taken/", "con")))
+    earlier = obs * (steps + len(state["length"])) + (actions + 4) * steps
+    return {
+        "stored": stored / steps,
+        "allocated": replay.nbytes / steps,
+        "earlier": earlier / steps,
+        "MiB": replay.nbytes / 2**20,
+        "earlier MiB": earlier / 2**20,
+    }
 
 
 def main() -> None:
@@ -185,11 +194,11 @@ def main() -> None:
             f"  in training, 1 EnvRunner actor: sampling {actor:8.0f} /s (actor's sample timer), "
             f"end to end {end_to_end:8.0f} env steps/s"
         )
-        per_step, earlier, total = replay_bytes(scenario, args.num_envs, args.capacity)
+        memory = replay_bytes(scenario, args.num_envs, args.capacity)
         print(
-            f"  replay: {per_step:6.0f} B per env step ({earlier:6.0f} B in the earlier layout), "
-            f"{total / 2**20:6.1f} MiB at {args.capacity} episodes "
-            f"({earlier / per_step * total / 2**20:6.1f} MiB earlier)"
+            f"  replay at {args.capacity} episodes: {memory['stored']:6.0f} B per env step stored, "
+            f"{memory['allocated']:6.0f} B allocated ({memory['MiB']:6.1f} MiB); earlier layout "
+            f"{memory['earlier']:6.0f} B ({memory['earlier MiB']:6.1f} MiB)"
         )
 
 

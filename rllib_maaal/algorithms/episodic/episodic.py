@@ -5,6 +5,9 @@ follow an allocation or an option over several steps), keep target networks and 
 team envs through the vector entry point. This module holds that plumbing once:
 
 * :class:`EpisodicConfig`: the replay, update and target-network knobs, validated;
+* :class:`~rllib_maaal.algorithms.episodic.team_env_runner.TeamEnvRunner`: the EnvRunner of
+  every episodic config (``env_runner_cls``), which writes the sampled steps straight into the
+  replay's stored form;
 * :class:`EpisodicAlgorithm`: ``training_step`` = sample on the EnvRunners → add the episode
   chunks to the :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeReplay` → a few
   learner updates on padded episode batches → sync the weights back; its checkpoints hold the

@@ -162,11 +162,11 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             obs, reward, terminated, truncated, infos = results
             ts += self._record(actions, obs, reward)
             done = terminated | truncated
-            for slot in np.flatnonzero(done):
-                info = _final_info(infos, slot)
-                chunks.append(self._end_episode(slot, terminated[slot], truncated[slot], info))
-                if num_episodes is not None and len(chunks) >= num_episodes:
-                    break
+            ended = np.flatnonzero(done)
+            if num_episodes is not None:
+                ended = ended[: num_episodes - len(chunks)]
+            if len(ended):
+                chunks += self._end_episodes(ended, terminated, truncated, infos)
             self._autoreset = done
             self._obs = obs
         if num_timesteps is not None:
@@ -277,59 +277,63 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             for key, value in arrays.items():
                 arrays[key] = np.concatenate([value, np.zeros_like(value)])
 
-    def _chunk(self, slot: int, terminated: bool = False, truncated: bool = False) -> EpisodeChunk:
-        """Slot ``slot``'s rows from its first row of this chunk up to the current row."""
-        first, row = self._first[slot], self._row
-        taken = {key: value[first:row, slot].copy() for key, value in self._taken.items()}
-        chunk = EpisodeChunk(
-            id_=self._ids[slot],
-            steps={key: value[first : row + 1, slot].copy() for key, value in self._rows.items()},
-            constant={key: value[slot].copy() for key, value in self._constant.items()},
-            return_=float(self._chunk_return[slot]),
-            is_terminated=bool(terminated),
-            is_truncated=bool(truncated),
-            **taken,
-        )
-        self._chunk_return[slot] = 0.0
-        return chunk
-
-    def _end_episode(
-        self, slot: int, terminated: bool, truncated: bool, info: dict[str, Any]
-    ) -> EpisodeChunk:
-        chunk = self._chunk(slot, terminated, truncated)
-        chunk.final_info = info
-        self._finished.append(
-            (
-                int(self._episode_length[slot]),
-                float(self._episode_return[slot]),
-                time.perf_counter() - self._episode_start[slot],
+    def _chunks(self, slots: np.ndarray) -> list[EpisodeChunk]:
+        """The chunks of env slots ``slots``: each one's rows from its first row of this chunk
+        up to the current row. One copy per key serves them all (the chunks are views of it)."""
+        first, row = self._first[slots], self._row
+        start = first.min()
+        steps = {key: value[start : row + 1, slots] for key, value in self._rows.items()}
+        taken = {key: value[start:row, slots] for key, value in self._taken.items()}
+        constant = {key: value[slots] for key, value in self._constant.items()}
+        chunks = [
+            EpisodeChunk(
+                id_=self._ids[slot],
+                steps={key: value[skip:, j] for key, value in steps.items()},
+                constant={key: value[j] for key, value in constant.items()},
+                return_=float(self._chunk_return[slot]),
+                **{key: value[skip:, j] for key, value in taken.items()},
             )
-        )
-        make_callback(
-            "on_episode_end",
-            callbacks_objects=self._callbacks,
-            callbacks_functions=self.config.callbacks_on_episode_end,
-            kwargs=dict(
-                episode=chunk,
-                prev_episode_chunks=self._prev_chunks.pop(slot, []),
-                env_runner=self,
-                metrics_logger=self.metrics,
-                env=self.env.unwrapped,
-                rl_module=self.module,
-                env_index=int(slot),
-            ),
-        )
-        return chunk
+            for j, (slot, skip) in enumerate(zip(slots, first - start, strict=True))
+        ]
+        self._chunk_return[slots] = 0.0
+        return chunks
+
+    def _end_episodes(
+        self, slots: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, infos: dict
+    ) -> list[EpisodeChunk]:
+        """The last chunks of the episodes that ended in ``slots``, after their callbacks."""
+        chunks = self._chunks(slots)
+        for slot, chunk in zip(slots, chunks, strict=True):
+            chunk.is_terminated, chunk.is_truncated = bool(terminated[slot]), bool(truncated[slot])
+            chunk.final_info = _final_info(infos, slot)
+            self._finished.append(
+                (
+                    int(self._episode_length[slot]),
+                    float(self._episode_return[slot]),
+                    time.perf_counter() - self._episode_start[slot],
+                )
+            )
+            make_callback(
+                "on_episode_end",
+                callbacks_objects=self._callbacks,
+                callbacks_functions=self.config.callbacks_on_episode_end,
+                kwargs=dict(
+                    episode=chunk,
+                    prev_episode_chunks=self._prev_chunks.pop(slot, []),
+                    env_runner=self,
+                    metrics_logger=self.metrics,
+                    env=self.env.unwrapped,
+                    rl_module=self.module,
+                    env_index=int(slot),
+                ),
+            )
+        return chunks
 
     def _cut_running(self) -> list[EpisodeChunk]:
         """The chunks of the episodes still running, which go on from the current row, now
         moved to row 0."""
-        running = [
-            slot
-            for slot in range(self.num_envs)
-            if not self._autoreset[slot] and self._first[slot] < self._row
-        ]
-        chunks = [self._chunk(slot) for slot in running]
+        running = np.flatnonzero(~self._autoreset & (self._first < self._row))
+        chunks = self._chunks(running) if len(running) else []
         for slot, chunk in zip(running, chunks, strict=True):
             self._prev_chunks.setdefault(slot, []).append(chunk)
         for value in self._rows.values():
