@@ -121,7 +121,8 @@ class EpisodeReplay:
     def nbytes(self) -> int:
         """Bytes the stored episodes take (the allocated rows and episode slots)."""
         arrays = [*self._rows.values(), *self._taken.values(), *self._constant.values()]
-        return sum(a.nbytes for a in arrays) + self._start.nbytes * 3
+        arrays += [self._start, self._length, self._terminated]
+        return sum(a.nbytes for a in arrays)
 
     # ------------------------------------------------------------------ adding
     def add(self, chunks: list[EpisodeChunk]) -> list[Episode]:

@@ -154,9 +154,8 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             else:
                 actions = self._actions(explore, ts)
             results = self._try_env_step(actions)
-            if results == ENV_STEP_FAILURE:  # the env was rebuilt: start over
+            if results == ENV_STEP_FAILURE:  # the env was rebuilt: running episodes are lost
                 ts = 0
-                chunks.clear()
                 self._reset_all()
                 continue
             obs, reward, terminated, truncated, infos = results
