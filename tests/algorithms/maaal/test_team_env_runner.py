@@ -85,3 +85,28 @@ def test_refuses_callbacks_it_never_calls(toy_config):
     config = toy_config.copy(copy_frozen=False).callbacks(PerStep)
     with pytest.raises(ValueError, match="TeamEnvRunner does not call on_episode_step \\(PerStep"):
         TeamEnvRunner(config=config)
+
+
+def test_training_and_evaluation_report_rllibs_env_runner_metrics(toy_config):
+    config = toy_config.copy(copy_frozen=False).evaluation(
+        evaluation_interval=1, evaluation_duration=3, evaluation_config={"explore": False}
+    )
+    algo = config.env_runners(rollout_fragment_length=12).build_algo()
+    result = algo.train()
+    algo.stop()
+    keys = {
+        "episode_return_mean",
+        "episode_return_min",
+        "episode_return_max",
+        "episode_len_mean",
+        "episode_duration_sec_mean",
+        "num_episodes",
+        "num_episodes_lifetime",
+        "num_env_steps_sampled",
+        "num_env_steps_sampled_lifetime",
+        "module_episode_return_mean",
+        "sample",
+    }
+    assert keys <= set(result["env_runners"])
+    assert result["env_runners"]["num_env_steps_sampled"] == 36
+    assert result["evaluation"]["env_runners"]["num_episodes"] >= 3
