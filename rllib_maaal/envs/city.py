@@ -731,8 +731,11 @@ class CityCodec(ObservationCodec):
             entity_values = out["state"][..., :-1]
         else:
             entity_values = out["entities"].reshape(*lead, self.n_entity_values)
-            if "state" in out:
-                out["state"] = np.concatenate([entity_values, out["state"]], axis=-1)
+            if "state" in out:  # written in place: these are the replay's largest arrays
+                state = np.empty((*lead, self.n_entity_values + 1), np.float32)
+                state[..., :-1] = entity_values
+                state[..., -1:] = out["state"]
+                out["state"] = state
         if "obs" in self.dtypes:
             own = entity_values.reshape(*lead, -1, N_FEATURES)[..., : self.n_agents, :]
             if self.flat:
@@ -741,9 +744,13 @@ class CityCodec(ObservationCodec):
                 own = np.concatenate([own, np.broadcast_to(every, shape)], axis=-1)
             out["obs"] = own
         if "pair" in out:
-            kind = np.where(valid[..., None, None, None], constant["pair_kind"][:, None], 0)
-            geometry = np.concatenate([out["pair"], out["pair"]], axis=-2)
-            out["pair"] = np.concatenate([geometry, kind.astype(np.float32)], axis=-1)
+            geometry, kind = out["pair"], constant["pair_kind"]
+            pair = np.empty((*lead, *kind.shape[1:-1], len(PAIR_FEATURES)), np.float32)
+            pair[..., : self.n_buildings, :_PAIR_GEOMETRY] = geometry
+            pair[..., self.n_buildings :, :_PAIR_GEOMETRY] = geometry
+            pair[..., _PAIR_GEOMETRY:] = kind[:, None]
+            pair[~valid, ..., _PAIR_GEOMETRY:] = 0
+            out["pair"] = pair
         return out
 
 

@@ -116,7 +116,7 @@ class ObservationCodec:
     ) -> dict[str, np.ndarray]:
         """The observations (B, T, ...) of stored ``steps`` (B, T, ...) and ``constant`` (B, ...)
         entries, zero where ``valid`` (B, T) is False, in the space's dtypes."""
-        out = {key: steps[key].astype(self.dtypes[key]) for key in self.step_keys}
+        out = {key: steps[key].astype(self.dtypes[key], copy=False) for key in self.step_keys}
         for key in self.constant_keys:
             value = constant[key][:, None].astype(self.dtypes[key])
             out[key] = np.where(valid.reshape(valid.shape + (1,) * (value.ndim - 2)), value, 0)

@@ -39,7 +39,7 @@ _STEP_KEYS = ("allocation", "action", "reward")
 #: Decoded dtypes of the step entries (what the learners read).
 _STEP_DTYPES = {"allocation": np.int64, "action": np.int64, "reward": np.float32}
 #: A ring of rows holds this many times the rows of ``capacity`` episodes of the mean length.
-_ROOM = 1.1
+_ROOM = 1.03
 
 
 @dataclass(eq=False)
@@ -200,11 +200,12 @@ class EpisodeReplay:
         actions: Mapping[str, np.ndarray],
         num_rows: int,
     ) -> None:
-        """Zeroed rings for the entries of ``steps``/``actions`` and the ``constant`` slots
-        (untouched pages of a zeroed array take no memory until written)."""
+        """Zeroed rings of ``num_rows`` rows for the entries of ``steps``/``actions``, plus a
+        last row that stays zero (what padding gathers), and the ``constant`` slots (untouched
+        pages of a zeroed array take no memory until written)."""
         for rings, entries in ((self._rows, steps), (self._taken, actions)):
             for key, value in entries.items():
-                rings[key] = np.zeros((num_rows, *value.shape[1:]), value.dtype)
+                rings[key] = np.zeros((num_rows + 1, *value.shape[1:]), value.dtype)
         for key, value in constant.items():
             value = np.asarray(value)
             self._constant[key] = np.zeros((self.capacity, *value.shape), value.dtype)
@@ -212,7 +213,7 @@ class EpisodeReplay:
     def _place(self, num_rows: int) -> int | None:
         """The first row of a free run of ``num_rows`` rows after the newest episode (wrapping
         to row 0), or None if the ring has none."""
-        size = len(self._taken["reward"])
+        size = self._size
         if self._count == 0:
             return 0 if num_rows <= size else None
         oldest, write = self._start[self._oldest], self._write
@@ -229,15 +230,20 @@ class EpisodeReplay:
         live = self._live_rows()
         needed = len(live) + num_rows
         target = int(self.capacity * needed / (self._count + 1) * _ROOM)
-        size = max(len(self._taken["reward"]), needed, target)
+        size = max(self._size, needed, target)
         for rings in (self._rows, self._taken):
             for key, value in rings.items():
-                grown = np.zeros((size, *value.shape[1:]), value.dtype)
+                grown = np.zeros((size + 1, *value.shape[1:]), value.dtype)
                 grown[: len(live)] = value[live]
                 rings[key] = grown
         slots = self._slots(np.arange(self._count))
         self._start[slots] = np.cumsum(self._length[slots] + 1) - (self._length[slots] + 1)
         self._write = len(live)
+
+    @property
+    def _size(self) -> int:
+        """Rows of the ring (without its zero row)."""
+        return len(self._taken["reward"]) - 1
 
     def _slots(self, picks: np.ndarray) -> np.ndarray:
         """The slots of the ``picks``-th oldest stored episodes."""
@@ -257,16 +263,12 @@ class EpisodeReplay:
         length = self._length[slots]
         t = np.arange(length.max() + 1)
         valid = t <= length[:, None]  # (B, T + 1)
-        rows = np.where(valid, self._start[slots, None] + t, 0)
-        gathered = {}
-        for key, ring in self._rows.items():
-            gathered[key] = value = ring[rows]
-            value[~valid] = 0
-        taken = rows[:, :-1]
-        batch: dict[str, Any] = {}
-        for key, ring in self._taken.items():
-            batch[key] = value = ring[taken].astype(_STEP_DTYPES[key])
-            value[~valid[:, 1:]] = 0
+        rows = np.where(valid, self._start[slots, None] + t, self._size)  # padding: zero row
+        gathered = {key: ring[rows] for key, ring in self._rows.items()}
+        batch: dict[str, Any] = {
+            key: ring[rows[:, :-1]].astype(_STEP_DTYPES[key], copy=False)
+            for key, ring in self._taken.items()
+        }
         constant = {key: value[slots] for key, value in self._constant.items()}
         batch.update(
             obs=self.codec.decode(gathered, constant, valid),
