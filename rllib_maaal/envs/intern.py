@@ -282,6 +282,9 @@ class InternCore:
     an observation.
     """
 
+    #: Observation keys fixed for a whole episode (stored once per episode by the replay).
+    constant_keys = ("subtask_type", "subtask_action_mask", "agent_unit")
+
     def __init__(self, config: InternConfig, num_envs: int = 1, seed: int | None = None) -> None:
         self.cfg = config
         self.num_envs = num_envs

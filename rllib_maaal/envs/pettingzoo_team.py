@@ -217,6 +217,9 @@ class PettingZooCore:
     """B instances of a PettingZoo ``ParallelEnv``, stepped in turn, as a team-view core (see
     :class:`~rllib_maaal.envs.team.BatchedCore`)."""
 
+    #: Observation keys fixed for a whole episode (stored once per episode by the replay).
+    constant_keys = ("subtask_type", "subtask_action_mask", "agent_unit")
+
     def __init__(
         self,
         make: ParallelFactory,

@@ -48,7 +48,7 @@ stays stateless.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -72,6 +72,83 @@ OBS_KEYS = (
     "rule_action",
     "agent_unit",
 )
+
+#: Every key a team view may have (``OBS_KEYS`` and the optional ones).
+TEAM_VIEW_KEYS = (*OBS_KEYS, "entities", "entity_mask", "pair")
+
+#: Team-view keys whose entries are 0 or 1: the replay stores them as bool.
+BINARY_KEYS = frozenset(
+    {"agent_mask", "action_mask", "subtask_active", "subtask_action_mask", "decide", "entity_mask"}
+)
+
+
+class ObservationCodec:
+    """How the replay stores a team view's observations: exactly, in fewer bytes.
+
+    Keys the losses never read (``drop``) are not stored; ``constant`` keys (the same at every
+    step of an episode) are stored once per episode; 0/1 masks (:data:`BINARY_KEYS`) as bool and
+    bounded integer indices in the narrowest integer type that holds their space's bounds. A
+    task whose observation repeats itself (the city's ``state`` holds every ``entities`` row)
+    subclasses this and derives the repeated keys in :meth:`decode`.
+
+    Every method works on arrays with any leading dimensions (envs, or episodes × time).
+    """
+
+    def __init__(
+        self, space: spaces.Dict, constant: Iterable[str] = (), drop: Iterable[str] = ()
+    ) -> None:
+        drop, constant = set(drop), set(constant)
+        self.dtypes = {key: sub.dtype for key, sub in space.spaces.items() if key not in drop}
+        self.constant_keys = tuple(key for key in self.dtypes if key in constant)
+        self.step_keys = tuple(key for key in self.dtypes if key not in constant)
+        self._storage = {key: _storage_dtype(key, space[key]) for key in self.dtypes}
+
+    def encode_step(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The per-step entries of ``obs`` as stored."""
+        return {key: self._narrow(key, obs[key]) for key in self.step_keys}
+
+    def encode_constant(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The per-episode entries of ``obs`` as stored."""
+        return {key: self._narrow(key, obs[key]) for key in self.constant_keys}
+
+    def decode(
+        self, steps: Mapping[str, np.ndarray], constant: Mapping[str, np.ndarray], valid: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The observations (B, T, ...) of stored ``steps`` (B, T, ...) and ``constant`` (B, ...)
+        entries, zero where ``valid`` (B, T) is False, in the space's dtypes."""
+        out = {key: steps[key].astype(self.dtypes[key], copy=False) for key in self.step_keys}
+        for key in self.constant_keys:
+            value = constant[key][:, None].astype(self.dtypes[key])
+            out[key] = np.where(valid.reshape(valid.shape + (1,) * (value.ndim - 2)), value, 0)
+        return out
+
+    def _narrow(self, key: str, value: np.ndarray) -> np.ndarray:
+        dtype = self._storage[key]
+        if dtype == value.dtype:
+            return value
+        if dtype == np.bool_:
+            if ((value != 0) & (value != 1)).any():
+                raise ValueError(f"observation {key!r} must hold only 0 and 1 (a mask)")
+        else:
+            bounds = np.iinfo(dtype)
+            if value.size and (value.min() < bounds.min or value.max() > bounds.max):
+                raise ValueError(
+                    f"observation {key!r} has values outside its space's bounds "
+                    f"[{bounds.min}, {bounds.max}]"
+                )
+        return value.astype(dtype)
+
+
+def _storage_dtype(key: str, space: spaces.Space) -> np.dtype:
+    """The narrowest dtype holding every value of ``space`` exactly (see ObservationCodec)."""
+    if key in BINARY_KEYS:
+        return np.dtype(bool)
+    if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.integer):
+        for dtype in (np.int8, np.int16, np.int32):
+            bounds = np.iinfo(dtype)
+            if space.low.min() >= bounds.min and space.high.max() <= bounds.max:
+                return np.dtype(dtype)
+    return space.dtype
 
 
 def team_observation_space(
@@ -315,6 +392,15 @@ class BatchedTeamEnv(gym.vector.VectorEnv):
 
     def render(self) -> np.ndarray | None:
         return self.core.render(0)
+
+    def observation_codec(self, drop: Iterable[str] = ()) -> ObservationCodec:
+        """How the replay stores this task's observations: the core's own codec where it has
+        one (``core.observation_codec(drop)``), else the generic one with the core's
+        ``constant_keys`` (keys fixed for a whole episode)."""
+        if hasattr(self.core, "observation_codec"):
+            return self.core.observation_codec(drop)
+        constant = getattr(self.core, "constant_keys", ())
+        return ObservationCodec(self.single_observation_space, constant, drop)
 
 
 class SingleTeamEnv(gym.Env):

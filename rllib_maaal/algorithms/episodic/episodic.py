@@ -5,6 +5,9 @@ follow an allocation or an option over several steps), keep target networks and 
 team envs through the vector entry point. This module holds that plumbing once:
 
 * :class:`EpisodicConfig`: the replay, update and target-network knobs, validated;
+* :class:`~rllib_maaal.algorithms.episodic.team_env_runner.TeamEnvRunner`: the EnvRunner of
+  every episodic config (``env_runner_cls``), which writes the sampled steps straight into the
+  replay's stored form;
 * :class:`EpisodicAlgorithm`: ``training_step`` = sample on the EnvRunners → add the episode
   chunks to the :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeReplay` → a few
   learner updates on padded episode batches → sync the weights back; its checkpoints hold the
@@ -40,6 +43,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
+from rllib_maaal.algorithms.episodic.team_env_runner import TeamEnvRunner
 from rllib_maaal.callbacks import TaskMetricsCallback
 from rllib_maaal.validation import check_number, did_you_mean
 
@@ -76,7 +80,9 @@ class EpisodicConfig(AlgorithmConfig):
         self.tau = 1.0
         self.reward_scale = 1.0
         self.store_replay_in_checkpoint = True
-        # Sampling: batched team envs stepped through the vector entry point.
+        # Sampling: batched team envs stepped through the vector entry point, by the runner
+        # that writes the replay's arrays directly.
+        self.env_runner_cls = TeamEnvRunner
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
         self.rollout_fragment_length = 50
@@ -132,6 +138,11 @@ class EpisodicConfig(AlgorithmConfig):
         """Whether anything is trained (a configuration of scripted baselines trains nothing)."""
         return True
 
+    @property
+    def replay_drop_keys(self) -> tuple[str, ...]:
+        """Observation keys the losses never read: the replay does not store them."""
+        return ()
+
     def validate(self) -> None:
         super().validate()
         prefix = type(self).__name__
@@ -147,6 +158,12 @@ class EpisodicConfig(AlgorithmConfig):
                 f"got {starts!r}"
             )
         check_number(f"{prefix}.reward_scale", self.reward_scale, low=0, low_open=True)
+        runner = self.env_runner_cls
+        if not (isinstance(runner, type) and issubclass(runner, TeamEnvRunner)):
+            raise ValueError(
+                f"{prefix}.env_runner_cls must be TeamEnvRunner or a subclass (the replay "
+                f"stores its episode chunks); got {runner!r}"
+            )
         if not isinstance(self.store_replay_in_checkpoint, bool):
             raise ValueError(
                 f"{prefix}.store_replay_in_checkpoint must be a bool; "
@@ -183,7 +200,14 @@ class EpisodicAlgorithm(Algorithm):
 
     def setup(self, config: AlgorithmConfig) -> None:
         super().setup(config)
-        self.replay = EpisodeReplay(self.config.replay_capacity, seed=self.config.seed)
+        group = self.env_runner_group
+        codecs = group.foreach_env_runner(
+            lambda runner: runner.observation_codec,
+            local_env_runner=group.num_remote_env_runners() == 0,
+        )
+        self.replay = EpisodeReplay(
+            self.config.replay_capacity, seed=self.config.seed, codec=codecs[0]
+        )
 
     def save_to_path(
         self,

@@ -168,6 +168,13 @@ class MAAALConfig(EpisodicConfig):
         """Whether anything is trained (Fixed-BT trains nothing)."""
         return self.allocation in ("learned", "static") or self.action == "learned"
 
+    @property
+    def replay_drop_keys(self) -> tuple[str, ...]:
+        """The scripted actions only act; the rule allocation is the next step's allocation in
+        L2's target unless the allocation is learned."""
+        learned = self.allocation in ("learned", "static")
+        return ("rule_action", "rule_allocation") if learned else ("rule_action",)
+
     def validate(self) -> None:
         super().validate()
         if self.allocation_solver == "capacity" and self.subtask_capacity is None:

@@ -37,9 +37,12 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from rllib_maaal.algorithms.episodic.episode_replay import Episode
 from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.envs.team import TEAM_VIEW_KEYS
 from rllib_maaal.validation import check_number
 
 CHOICES: dict[str, tuple[str, ...]] = {"td_loss": ("mse", "huber")}
+#: The team-view keys the losses and statistics read.
+_READ_KEYS = ("obs", "agent_mask", "agent_unit", "allocation", "decide")
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64}
 OPTION_METRICS = "options"
 
@@ -141,6 +144,12 @@ class OptionCriticConfig(EpisodicConfig):
                 "greedy_messages": self.greedy_messages,
             }
         )
+
+    @property
+    def replay_drop_keys(self) -> tuple[str, ...]:
+        """The networks read the agents' observations, team membership, the option and when a
+        new one is due; nothing else of the team view is stored."""
+        return tuple(key for key in TEAM_VIEW_KEYS if key not in _READ_KEYS)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import (

@@ -55,8 +55,33 @@ def test_a_smaller_capacity_keeps_the_newest_episodes():
         replay.add_episode(episode)
     smaller = EpisodeReplay(capacity=2, seed=0)
     smaller.set_state(replay.get_state())
-    kept = list(smaller._episodes)
-    assert len(kept) == 2
-    for got, want in zip(kept, episodes[-2:], strict=True):
-        np.testing.assert_array_equal(got["reward"], want["reward"])
-        np.testing.assert_array_equal(got["obs"]["obs"], want["obs"]["obs"])
+    assert len(smaller) == 2
+    batch = smaller.sample(16)
+    kept = {tuple(r[:n]) for r, n in zip(batch["reward"], batch["length"], strict=True)}
+    assert kept == {tuple(e["reward"]) for e in episodes[-2:]}
+    for got, n in zip(batch["obs"]["obs"], batch["length"], strict=True):
+        want = next(
+            e for e in episodes[-2:] if e["length"] == n and (e["obs"]["obs"] == got[: n + 1]).all()
+        )
+        np.testing.assert_array_equal(got[: n + 1], want["obs"]["obs"])
+
+
+def test_episodes_of_changing_lengths_wrap_and_grow_the_ring_in_fifo_order():
+    replay = EpisodeReplay(capacity=5, seed=0)
+    rng = np.random.default_rng(0)
+    added = []
+    for i, episode in enumerate(toy_episodes(40)):
+        n = int(rng.integers(1, episode["length"] + 1)) if i % 7 else episode["length"]
+        cut = {key: episode[key][:n] for key in ("allocation", "action", "reward")}
+        cut.update(obs={k: v[: n + 1] for k, v in episode["obs"].items()}, length=n)
+        added.append(replay.add_episode(cut | {"terminated": False}) and cut)
+    state = replay.get_state()
+    kept = added[-5:]
+    np.testing.assert_array_equal(state["length"], [e["length"] for e in kept])
+    rows = np.concatenate([np.append(e["reward"], 0) for e in kept])
+    np.testing.assert_array_equal(state["taken/reward"], rows)
+    batch = replay.sample(32)
+    for obs, reward, n in zip(batch["obs"]["obs"], batch["reward"], batch["length"], strict=True):
+        match = [e for e in kept if e["length"] == n and (e["reward"] == reward[:n]).all()]
+        np.testing.assert_array_equal(obs[: n + 1], match[0]["obs"]["obs"])
+        assert not obs[n + 1 :].any() and not reward[n:].any()
