@@ -324,3 +324,31 @@ def test_max_failures_from_the_file_and_the_command_line(tmp_path, capsys):
         "rllib: error: experiment 'exp': max_failures must be an integer, -1 (always retry) or "
         "more, got 'twice'"
     )
+
+
+@pytest.mark.parametrize(
+    "search", [{"num_samples": 3}, {"num_samples": 3, "search_alg": {"type": "optuna"}}]
+)
+def test_kill_9_of_a_search_resumes_every_trial_once(search, ray_session, tmp_path):
+    # Three trials on two CPUs: the third starts when the first ends. Tune saves its state only
+    # at the start here, so the third trial's start is in no saved state (a searcher creates it
+    # only then).
+    config = {**TINY, "lr": {"uniform": [1e-4, 1e-3]}}
+    args = train_args(tmp_path, 3, config=config, **search)
+    first = start([*args, "--address", ray_session], {"TUNE_GLOBAL_CHECKPOINT_S": "600"})
+    try:
+        trials = lambda: sorted(p for p in (tmp_path / "exp").glob("PPO_*") if p.is_dir())  # noqa: E731
+        wait_for(lambda: len(trials()) == 3 and newest_complete(trials()[-1]), "3 trials", first)
+    finally:
+        kill_group(first)
+    started = {trial.name: newest_complete(trial) for trial in trials()}
+
+    status, out = resume(args)
+    assert status == 0, out
+    assert sorted(p.name for p in trials()) == sorted(started), out  # none new, none lost
+    for trial in trials():
+        assert [r["training_iteration"] for r in rows(trial)] == [1, 2, 3], (trial.name, out)
+        assert checkpoint_iteration(newest_complete(trial).path) == 3
+        if started[trial.name] and checkpoint_iteration(started[trial.name].path) < 3:
+            resumed = rf"{re.escape(trial.name)}: .*continues from {started[trial.name].path.name}"
+            assert re.search(resumed, out), out
