@@ -294,29 +294,21 @@ def lock_experiments(experiment_dirs: Iterable[Path]) -> Iterator[None]:
 
 def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> list[str]:
     """Rewrite Tune's newest saved experiment state so that ``Tuner.restore`` continues each
-    trial from its newest complete checkpoint (see the module docstring). ``max_failures``
-    replaces each trial's saved one. Returns one report line per trial."""
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
-    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+    trial from its newest complete checkpoint, the trials started after that save included (see
+    the module docstring). ``max_failures`` replaces each trial's saved one. Returns one report
+    line per trial."""
+    from ray.tune.utils.serialization import TuneFunctionEncoder
 
-    states = sorted(experiment_dir.glob("experiment_state-*.json"))
-    if not states:
+    state_file = _newest(experiment_dir, "experiment_state-*.json")  # the one Tune resumes
+    if state_file is None:
         raise ExperimentError(f"--resume: no experiment to resume in {experiment_dir}")
-    state_file = states[-1]  # Tune resumes from the newest (the names hold the start time).
     state = json.loads(state_file.read_text())
-    lines = []
-    trial_data = []
-    for trial_json, metadata_json in state["trial_data"]:
-        trial = _loads_with_cloudpickle(trial_json)
-        metadata = _TrainingRunMetadata.from_json_state(metadata_json)
-        line = _resume_trial(experiment_dir / trial["relative_logdir"], trial, metadata)
-        if max_failures is not None:
-            trial["max_failures"] = max_failures
-        lines.append(f"resume: {trial['relative_logdir']}: {line}")
-        trial_data.append(
-            [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
-        )
-    saved = {json.loads(t)["relative_logdir"] for t, _ in trial_data}
+    lines, trial_data = [], []
+    for saved_state in state["trial_data"]:
+        name, entry, line = _resume_trial_state(experiment_dir, saved_state, max_failures)
+        lines.append(f"resume: {name}: {line}")
+        trial_data.append(entry)
+    saved = {json.loads(trial_json)["relative_logdir"] for trial_json, _ in trial_data}
     search_file = _newest(experiment_dir, "search_gen_state-*.json")
     adopted = []
     # Tune copies params.json into the trial folder when it saves; our flag is written at once.
@@ -333,16 +325,10 @@ def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> lis
                 "Tune saved it); not resumed"
             )
             continue
-        trial = _loads_with_cloudpickle(started[0])
-        metadata = _TrainingRunMetadata.from_json_state(started[1])
-        line = _resume_trial(trial_dir, trial, metadata)
-        if max_failures is not None:
-            trial["max_failures"] = max_failures
-        lines.append(f"resume: {trial_dir.name}: started after Tune's last state save; {line}")
-        trial_data.append(
-            [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
-        )
-        adopted.append(trial["trial_id"])
+        name, entry, line = _resume_trial_state(experiment_dir, started, max_failures)
+        lines.append(f"resume: {name}: started after Tune's last state save; {line}")
+        trial_data.append(entry)
+        adopted.append(json.loads(entry[0])["trial_id"])
     if adopted:
         _count_as_created(search_file, adopted)
     state["trial_data"] = trial_data
@@ -352,6 +338,24 @@ def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> lis
     runner["_should_stop_experiment"] = False
     _write_atomically(state_file, json.dumps(state, cls=TuneFunctionEncoder))
     return lines
+
+
+def _resume_trial_state(
+    experiment_dir: Path, trial_state: list[str] | tuple[str, str], max_failures: int | None
+) -> tuple[str, list[str], str]:
+    """One trial's Tune state (trial and run metadata JSON) made to resume it: its folder name,
+    the new state and the report line (see :func:`_resume_trial`)."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+
+    trial_json, metadata_json = trial_state
+    trial = _loads_with_cloudpickle(trial_json)
+    metadata = _TrainingRunMetadata.from_json_state(metadata_json)
+    line = _resume_trial(experiment_dir / trial["relative_logdir"], trial, metadata)
+    if max_failures is not None:
+        trial["max_failures"] = max_failures
+    entry = [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
+    return trial["relative_logdir"], entry, line
 
 
 def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
@@ -419,10 +423,6 @@ def _started_state(trial_dir: Path) -> tuple[str, str] | None:
     return state[0], state[1]
 
 
-#: The key of :class:`_AdoptedTrials`'s state in Tune's saved search state.
-_ADOPTED_KEY = "name:_AdoptedTrials"
-
-
 def _count_as_created(search_file: Path, trial_ids: list[str]) -> None:
     """Record in Tune's saved search state (``SearchGenerator``'s) that the adopted trials were
     created, so that the restored search creates no others in their place."""
@@ -480,6 +480,10 @@ class _AdoptedTrials(Searcher):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.trial_ids |= set(state["trial_ids"])
+
+
+#: The key of :class:`_AdoptedTrials`'s state in Tune's saved search state (SearchGenerator's).
+_ADOPTED_KEY = f"name:{_AdoptedTrials.__name__}"
 
 
 def checkpoint_iteration(path: Path) -> int | None:
