@@ -27,6 +27,15 @@ What Tune leaves behind after a crash, and what this module does about it:
   decisions are dropped. (:class:`CheckpointMarker` cuts its result files back to that
   iteration when it starts.)
 
+- **Trials the saved state does not know.** A search algorithm (Optuna, ...) creates trials as
+  earlier ones start or end, so a driver killed between two saves leaves trial folders, with
+  checkpoints, that no saved state holds; Tune would drop them and its searcher, restored from
+  the same save, would create as many new trials in their place. :func:`prepare_resume` adds
+  them to the saved state from the state :class:`CheckpointMarker` stored in each trial folder
+  at its start, and counts them as created in the saved search state; :class:`_AdoptedTrials`
+  keeps their results from the searcher, which never suggested them (Optuna fails on trial ids
+  it does not know).
+
 - **One run per experiment.** Two ``rllib train`` on one ``STORAGE_PATH/NAME`` would write into
   the same trial folders and state files. :func:`lock_experiments` takes an ``fcntl.flock`` on
   :data:`LOCK_FILE` in each experiment folder; the kernel releases it when the process dies, so a
@@ -51,13 +60,17 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.search import Searcher
+from ray.tune.search.util import _set_search_properties_backwards_compatible
 
 from rllib_maaal.curves import read_results
 from rllib_maaal.experiment import ExperimentError
 
 #: Written into a checkpoint folder once Tune has fully written it (see the module docstring).
 MARKER = ".rllib_complete"
-#: In a trial folder: this trial's checkpoints carry :data:`MARKER` when complete.
+#: In a trial folder: this trial's checkpoints carry :data:`MARKER` when complete. It holds the
+#: trial's Tune state when it started (empty in trials adopted from before), for a resume that
+#: finds the trial in no saved experiment state.
 TRIAL_FLAG = ".rllib_checkpoint_markers"
 #: In an experiment folder: locked by the ``rllib train`` that runs the experiment.
 LOCK_FILE = ".rllib_train.lock"
@@ -156,7 +169,10 @@ class CheckpointMarker(Callback):
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         storage = trial.storage
-        _write(storage.storage_filesystem, f"{storage.trial_fs_path}/{TRIAL_FLAG}", b"")
+        # The trial's folder may not exist yet (a searcher's trials get it from their actor).
+        storage.storage_filesystem.create_dir(storage.trial_fs_path)
+        state = json.dumps(trial.get_json_state()).encode()
+        _write(storage.storage_filesystem, f"{storage.trial_fs_path}/{TRIAL_FLAG}", state)
         restored = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
         iteration = restored.metrics.get("training_iteration", 0) if restored else 0
         # Tune copies the storage folder's files over the staging ones when there is a checkpoint.
@@ -278,42 +294,68 @@ def lock_experiments(experiment_dirs: Iterable[Path]) -> Iterator[None]:
 
 def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> list[str]:
     """Rewrite Tune's newest saved experiment state so that ``Tuner.restore`` continues each
-    trial from its newest complete checkpoint (see the module docstring). ``max_failures``
-    replaces each trial's saved one. Returns one report line per trial."""
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
-    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+    trial from its newest complete checkpoint, the trials started after that save included (see
+    the module docstring). ``max_failures`` replaces each trial's saved one. Returns one report
+    line per trial."""
+    from ray.tune.utils.serialization import TuneFunctionEncoder
 
-    states = sorted(experiment_dir.glob("experiment_state-*.json"))
-    if not states:
+    state_file = _newest(experiment_dir, "experiment_state-*.json")  # the one Tune resumes
+    if state_file is None:
         raise ExperimentError(f"--resume: no experiment to resume in {experiment_dir}")
-    state_file = states[-1]  # Tune resumes from the newest (the names hold the start time).
     state = json.loads(state_file.read_text())
-    lines = []
-    trial_data = []
-    for trial_json, metadata_json in state["trial_data"]:
-        trial = _loads_with_cloudpickle(trial_json)
-        metadata = _TrainingRunMetadata.from_json_state(metadata_json)
-        line = _resume_trial(experiment_dir / trial["relative_logdir"], trial, metadata)
-        if max_failures is not None:
-            trial["max_failures"] = max_failures
-        lines.append(f"resume: {trial['relative_logdir']}: {line}")
-        trial_data.append(
-            [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
-        )
-    state["trial_data"] = trial_data
-    saved = {json.loads(t)["relative_logdir"] for t, _ in trial_data}
-    for params in sorted(experiment_dir.glob("*/params.json")):
-        if params.parent.name not in saved:
+    lines, trial_data = [], []
+    for saved_state in state["trial_data"]:
+        name, entry, line = _resume_trial_state(experiment_dir, saved_state, max_failures)
+        lines.append(f"resume: {name}: {line}")
+        trial_data.append(entry)
+    saved = {json.loads(trial_json)["relative_logdir"] for trial_json, _ in trial_data}
+    search_file = _newest(experiment_dir, "search_gen_state-*.json")
+    adopted = []
+    # Tune copies params.json into the trial folder when it saves; our flag is written at once.
+    found = {
+        p.parent for name in ("params.json", TRIAL_FLAG) for p in experiment_dir.glob(f"*/{name}")
+    }
+    for trial_dir in sorted(found):
+        if trial_dir.name in saved:
+            continue
+        started = _started_state(trial_dir)
+        if started is None or search_file is None:
             lines.append(
-                f"resume: {params.parent.name}: not in Tune's saved state (the run ended before "
+                f"resume: {trial_dir.name}: not in Tune's saved state (the run ended before "
                 "Tune saved it); not resumed"
             )
+            continue
+        name, entry, line = _resume_trial_state(experiment_dir, started, max_failures)
+        lines.append(f"resume: {name}: started after Tune's last state save; {line}")
+        trial_data.append(entry)
+        adopted.append(json.loads(entry[0])["trial_id"])
+    if adopted:
+        _count_as_created(search_file, adopted)
+    state["trial_data"] = trial_data
     runner = state["runner_data"]
     # Decisions (such as "stop") that waited for a checkpoint that never finished.
     runner["_cached_trial_decisions"], runner["_queued_trial_decisions"] = {}, {}
     runner["_should_stop_experiment"] = False
     _write_atomically(state_file, json.dumps(state, cls=TuneFunctionEncoder))
     return lines
+
+
+def _resume_trial_state(
+    experiment_dir: Path, trial_state: list[str] | tuple[str, str], max_failures: int | None
+) -> tuple[str, list[str], str]:
+    """One trial's Tune state (trial and run metadata JSON) made to resume it: its folder name,
+    the new state and the report line (see :func:`_resume_trial`)."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+
+    trial_json, metadata_json = trial_state
+    trial = _loads_with_cloudpickle(trial_json)
+    metadata = _TrainingRunMetadata.from_json_state(metadata_json)
+    line = _resume_trial(experiment_dir / trial["relative_logdir"], trial, metadata)
+    if max_failures is not None:
+        trial["max_failures"] = max_failures
+    entry = [json.dumps(trial, indent=2, cls=TuneFunctionEncoder), metadata.get_json_state()]
+    return trial["relative_logdir"], entry, line
 
 
 def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
@@ -349,18 +391,99 @@ def _resume_trial(trial_dir: Path, trial: dict[str, Any], metadata: Any) -> str:
     config = manager.checkpoint_config
     keeps_checkpoints = bool(config.checkpoint_frequency or config.checkpoint_at_end)
     removed_text = "; removed incomplete " + ", ".join(removed) if removed else ""
+    if results:
+        metadata.last_result = last  # also for the summary of a trial that finished
     if _stop_met(trial["stopping_criterion"], last) or (
         not keeps_checkpoints and trial["status"] == "TERMINATED"
     ):
         trial["status"] = "TERMINATED"
         return f"finished at iteration {last.get('training_iteration', 'n/a')}{removed_text}"
     trial["status"] = "PENDING"
-    metadata.last_result = last
     # The next checkpoint is numbered after the one resumed from (Tune counts up from here).
     trial["storage"].current_checkpoint_index = newest.index if newest else -1
     if newest is None:
         return f"no complete checkpoint; starts again from iteration 0{removed_text}"
     return f"continues from {newest.path.name} (iteration {iteration}){removed_text}"
+
+
+def _newest(experiment_dir: Path, pattern: str) -> Path | None:
+    """The newest of Tune's state files matching ``pattern`` (their names hold the start time)."""
+    found = sorted(experiment_dir.glob(pattern))
+    return found[-1] if found else None
+
+
+def _started_state(trial_dir: Path) -> tuple[str, str] | None:
+    """The trial's Tune state that :class:`CheckpointMarker` stored when it started."""
+    try:
+        state = json.loads((trial_dir / TRIAL_FLAG).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(state, list) and len(state) == 2 and all(isinstance(s, str) for s in state)):
+        return None
+    return state[0], state[1]
+
+
+def _count_as_created(search_file: Path, trial_ids: list[str]) -> None:
+    """Record in Tune's saved search state (``SearchGenerator``'s) that the adopted trials were
+    created, so that the restored search creates no others in their place."""
+    from ray import cloudpickle
+
+    state = cloudpickle.loads(search_file.read_bytes())
+    state["counter"] += len(trial_ids)
+    known = state.get(_ADOPTED_KEY, {}).get("trial_ids", [])
+    state[_ADOPTED_KEY] = {"trial_ids": sorted({*known, *trial_ids})}
+    partial = search_file.with_name(search_file.name + ".partial")
+    partial.write_bytes(cloudpickle.dumps(state))
+    os.replace(partial, search_file)
+
+
+def _adopted_trial_ids(experiment_dir: Path) -> list[str]:
+    """The trials that resumes of this experiment adopted (see :func:`_count_as_created`)."""
+    from ray import cloudpickle
+
+    search_file = _newest(experiment_dir, "search_gen_state-*.json")
+    if search_file is None:
+        return []
+    state = cloudpickle.loads(search_file.read_bytes())
+    return list(state.get(_ADOPTED_KEY, {}).get("trial_ids", []))
+
+
+class _AdoptedTrials(Searcher):
+    """Passes everything to ``searcher`` except the results of the trials that a resume adopted
+    (:func:`prepare_resume`): the searcher never suggested them."""
+
+    def __init__(self, searcher: Searcher, trial_ids: Iterable[str]) -> None:
+        self.searcher = searcher
+        self.trial_ids = set(trial_ids)
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return _set_search_properties_backwards_compatible(
+            self.searcher.set_search_properties, metric, mode, config, **spec
+        )
+
+    def suggest(self, trial_id: str) -> Any:
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self.trial_ids:
+            self.searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        if trial_id not in self.trial_ids:
+            self.searcher.on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"trial_ids": sorted(self.trial_ids)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.trial_ids |= set(state["trial_ids"])
+
+
+#: The key of :class:`_AdoptedTrials`'s state in Tune's saved search state (SearchGenerator's).
+_ADOPTED_KEY = f"name:{_AdoptedTrials.__name__}"
 
 
 def checkpoint_iteration(path: Path) -> int | None:
@@ -465,6 +588,10 @@ def restore_tuner(
     tuner = tune.Tuner.restore(
         str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True
     )
+    adopted = _adopted_trial_ids(experiment_dir)
+    tune_config = tuner._local_tuner._tune_config
+    if adopted and isinstance(tune_config.search_alg, Searcher):
+        tune_config.search_alg = _AdoptedTrials(tune_config.search_alg, adopted)
     # Tuner.restore takes the saved RunConfig and offers no way to change it.
     run_config = tuner._local_tuner.get_run_config()
     if max_failures is not None:

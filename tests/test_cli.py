@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from resume_helpers import MAAAL_INTERN, assert_replay_restored
 
 from rllib_maaal import cli
 from rllib_maaal.experiment import ExperimentError, build_experiments, validate_search_space
@@ -164,8 +165,9 @@ def test_train_file_on_a_ray_cluster_started_with_ray_start(ray_address, tmp_pat
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session, tmp_path):
     # Iterations of at least 2 s give time to interrupt after the first checkpoint, long
-    # before the sixth iteration.
-    spec = ppo(6, min_time_s_per_iteration=2)
+    # before the sixth iteration; MAAAL's checkpoints hold its replay.
+    config = {**MAAAL_INTERN["config"], "min_time_s_per_iteration": 2}
+    spec = {**MAAAL_INTERN, "config": config, "stop": {"training_iteration": 6}}
     # Regular checkpoints every second iteration: the one at the stop comes from the signal.
     spec["checkpoint_config"] = {"checkpoint_frequency": 2}
     # One signal stops the whole file: "later" must not start.
@@ -194,13 +196,15 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main([*args, "--resume"]) == 0, out.getvalue()
-    final = last_result(trial)
-    assert final["training_iteration"] == 6
+    history = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert [r["training_iteration"] for r in history] == list(range(1, 7))
+    final = history[-1]
     # Restored from a checkpoint rather than restarted: fewer iterations since the restore.
     assert final["iterations_since_restore"] < 6
     assert "resume: 1 trial(s)" in out.getvalue()
     # Nothing trained before the signal is lost: it goes on from the iteration it stopped at.
     assert f"(iteration {stopped_at})" in out.getvalue(), out.getvalue()
+    assert_replay_restored(history, stopped_at)
     assert "resume: later had not started; starting it" in out.getvalue()
     assert list(tmp_path.glob("later/PPO_*/checkpoint_000000"))
 

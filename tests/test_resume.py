@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from resume_helpers import MAAAL_INTERN, assert_replay_restored
 
 from rllib_maaal import cli
 from rllib_maaal.checkpoints import (
@@ -75,11 +76,11 @@ def _legacy_tune_output(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def experiment_file(tmp: Path, iterations: int, **extra: Any) -> Path:
+    """An experiment of ``iterations`` with a checkpoint after each: MAAAL (``MAAAL_INTERN``),
+    or with ``extra`` keys (``run``, ``config``, ...) in their place."""
     spec = {
-        "run": "PPO",
-        "env": "CartPole-v1",
+        **MAAAL_INTERN,
         "stop": {"training_iteration": iterations},
-        "config": TINY,
         "checkpoint_config": {"checkpoint_frequency": 1},
         **extra,
     }
@@ -114,7 +115,7 @@ def wait_for(condition: Callable[[], Any], what: str, proc: subprocess.Popen | N
 
 
 def trial_dir(tmp: Path) -> Path | None:
-    found = [p for p in (tmp / "exp").glob("PPO_*") if p.is_dir()]
+    found = [p for p in (tmp / "exp").glob("*_*") if p.is_dir()]
     return found[0] if found else None
 
 
@@ -150,6 +151,7 @@ def assert_resumed_to_the_end(trial: Path, out: str, iterations: int, from_itera
     history = rows(trial)
     assert [r["training_iteration"] for r in history] == list(range(1, iterations + 1)), out
     assert history[from_iteration]["iterations_since_restore"] == 1
+    assert_replay_restored(history, from_iteration)
     newest = newest_complete(trial)
     assert newest is not None and checkpoint_iteration(newest.path) == iterations
 
@@ -166,7 +168,7 @@ def stalling_hook(tmp: Path, checkpoint: str) -> Iterator[dict[str, str]]:
 
 
 def test_kill_9_of_the_driver_resumes_from_the_newest_complete_checkpoint(ray_session, tmp_path):
-    args = train_args(tmp_path, 6, config={**TINY, "min_time_s_per_iteration": 1})
+    args = train_args(tmp_path, 6)
     first = start([*args, "--address", ray_session])
     trial = wait_for(lambda: trial_dir(tmp_path), "a trial folder", first)
     wait_for(lambda: (c := newest_complete(trial)) and c.index >= 1, "2 checkpoints", first)
@@ -324,3 +326,32 @@ def test_max_failures_from_the_file_and_the_command_line(tmp_path, capsys):
         "rllib: error: experiment 'exp': max_failures must be an integer, -1 (always retry) or "
         "more, got 'twice'"
     )
+
+
+@pytest.mark.slow  # 35-90 s each on two shared cores
+@pytest.mark.parametrize(
+    "search", [{"num_samples": 3}, {"num_samples": 3, "search_alg": {"type": "optuna"}}]
+)
+def test_kill_9_of_a_search_resumes_every_trial_once(search, ray_session, tmp_path):
+    # Three trials on two CPUs: the third starts when the first ends. Tune saves its state only
+    # at the start here, so the third trial's start is in no saved state (a searcher creates it
+    # only then).
+    config = {**TINY, "lr": {"uniform": [1e-4, 1e-3]}}
+    args = train_args(tmp_path, 3, run="PPO", env="CartPole-v1", config=config, **search)
+    first = start([*args, "--address", ray_session], {"TUNE_GLOBAL_CHECKPOINT_S": "600"})
+    try:
+        trials = lambda: sorted(p for p in (tmp_path / "exp").glob("PPO_*") if p.is_dir())  # noqa: E731
+        wait_for(lambda: len(trials()) == 3 and newest_complete(trials()[-1]), "3 trials", first)
+    finally:
+        kill_group(first)
+    started = {trial.name: newest_complete(trial) for trial in trials()}
+
+    status, out = resume(args)
+    assert status == 0, out
+    assert sorted(p.name for p in trials()) == sorted(started), out  # none new, none lost
+    for trial in trials():
+        assert [r["training_iteration"] for r in rows(trial)] == [1, 2, 3], (trial.name, out)
+        assert checkpoint_iteration(newest_complete(trial).path) == 3
+        if started[trial.name] and checkpoint_iteration(started[trial.name].path) < 3:
+            resumed = rf"{re.escape(trial.name)}: .*continues from {started[trial.name].path.name}"
+            assert re.search(resumed, out), out

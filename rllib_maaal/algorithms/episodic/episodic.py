@@ -23,6 +23,7 @@ and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
 from __future__ import annotations
 
 import pathlib
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -271,16 +272,59 @@ class EpisodicAlgorithm(Algorithm):
     def on_episodes_completed(self, episodes: list[Episode]) -> None:
         """Called with the episodes that this iteration's samples completed (for statistics)."""
 
+    def _sample_every_runner(self) -> tuple[list[Any], list[dict[str, Any]]]:
+        """One sample of each EnvRunner: the episodes and the runners' metrics.
+
+        With ``restart_failed_env_runners`` (RLlib's default), RLlib drops the sample of a
+        runner that dies and brings the runner back only before the next iteration, so an
+        iteration while it is down samples less, or nothing, and still counts toward the stop
+        criterion. Here the missing samples are taken in the same iteration, from the runners
+        that are healthy or restored (RLlib's ``restore_env_runners``, weights included), for
+        at most ``env_runner_restore_timeout_s``.
+        """
+        cfg, group = self.config, self.env_runner_group
+        episodes, metrics = synchronous_parallel_sample(
+            worker_set=group,
+            concat=True,
+            sample_timeout_s=cfg.sample_timeout_s,
+            _uses_new_env_runners=True,
+            _return_metrics=True,
+        )
+        wanted = group.num_remote_env_runners()
+        if group.num_healthy_remote_env_runners() == wanted:
+            return episodes, metrics  # no failure (a slow sample is RLlib's sample_timeout_s)
+        deadline = time.monotonic() + cfg.env_runner_restore_timeout_s
+        while len(metrics) < wanted:
+            restored = self.restore_env_runners(group)
+            if restored:
+                self._make_on_env_runners_recreated_callbacks(
+                    config=cfg, env_runner_group=group, restored_env_runner_indices=restored
+                )
+            healthy = group.healthy_env_runner_ids()
+            if not healthy and not cfg.restart_failed_env_runners:
+                raise RuntimeError("every EnvRunner failed (restart_failed_env_runners is off)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"EnvRunners failed and gave {len(metrics)} of {wanted} samples within "
+                    f"env_runner_restore_timeout_s={cfg.env_runner_restore_timeout_s} s"
+                )
+            if not healthy:  # a restarting runner answers again once it is rebuilt
+                time.sleep(1.0)
+                continue
+            for runner_episodes, runner_metrics in group.foreach_env_runner(
+                lambda runner: (runner.sample(), runner.get_metrics()),
+                local_env_runner=False,
+                remote_worker_ids=healthy[: wanted - len(metrics)],
+                timeout_seconds=cfg.sample_timeout_s,
+            ):
+                episodes.extend(runner_episodes)
+                metrics.append(runner_metrics)
+        return episodes, metrics
+
     def training_step(self) -> None:
         cfg = self.config
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
-            episodes, env_runner_results = synchronous_parallel_sample(
-                worker_set=self.env_runner_group,
-                concat=True,
-                sample_timeout_s=cfg.sample_timeout_s,
-                _uses_new_env_runners=True,
-                _return_metrics=True,
-            )
+            episodes, env_runner_results = self._sample_every_runner()
         self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
         self.on_episodes_completed(self.replay.add(episodes))
 
