@@ -79,6 +79,9 @@ class EpisodicConfig(AlgorithmConfig):
         self.store_replay_in_checkpoint = True
         # Torch intra-op threads of each learner (the local one, in the driver, too).
         self.torch_threads_per_learner = 1
+        # With num_learners > 1: the baselines leave networks untrained (QMIX's allocation
+        # module), which DDP refuses unless told to look for them.
+        self.torch_ddp_kwargs = {"find_unused_parameters": True}
         # Sampling: batched team envs stepped through the vector entry point.
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
