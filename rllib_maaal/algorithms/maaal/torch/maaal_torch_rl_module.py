@@ -330,7 +330,9 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         (B, U, M)."""
         batch_size, steps = w.shape[:2]
         decide = nn.functional.pad(out[DECIDE], (0, 1))  # (B, T + 1)
-        # Flat (b, t) indices: the decision steps, then each episode's final observation.
+        # Flat (b, t) indices: the decision steps, then each episode's final observation. The
+        # ``nonzero`` is the update's one host sync on a GPU, worth it: the allocation Q is most
+        # of the update's work (a (U, M) grid per step) and only these steps need it.
         finals = torch.arange(batch_size, device=last.device) * steps + last
         at = torch.cat([decide.flatten().nonzero().squeeze(1), finals])
         picked = {
