@@ -8,7 +8,9 @@ on the machine changes the figure less than it changes wall time. A transition i
 
 With ``--baseline ROOT`` the same batch is also timed with the package found under ROOT (e.g. a
 git worktree of an older commit), each code in its own subprocess, alternating A B A B ..., and
-the ratio of medians is printed: old and new measured side by side in one run.
+the ratio of medians is printed: old and new measured side by side in one run. Both start from
+the same weights, so the losses of their first updates are compared too: the same maths gives the
+same numbers (up to float rounding).
 
     python benchmarks/maaal_learner.py --scenario 7a_7b --updates 20 --baseline /tmp/old-learner
 """
@@ -79,8 +81,13 @@ def collect_batch(scenario: str, episodes: int, seed: int = 0) -> dict[str, np.n
     return flat | batch
 
 
+#: The learner statistics compared between old and new code.
+LOSSES = ("l1_loss", "l2_loss", "allocation_td_error", "action_td_error", "q_tot_mean")
+
+
 def learner_rate(batch_file: str, scenario: str, updates: int, training: dict) -> dict:
-    """Transitions per CPU-second of ``updates`` learner updates on the saved batch."""
+    """Transitions per CPU-second of ``updates`` learner updates on the saved batch, and the
+    losses of the first update."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
@@ -103,21 +110,26 @@ def learner_rate(batch_file: str, scenario: str, updates: int, training: dict) -
         .training(lr=5e-4, gamma=0.99, mixer="qmix", target_network_update_freq=200, **training)
         .debugging(seed=0)
     )
+    torch.manual_seed(0)
     learner = config.build_learner(env=make_team_env(env_config))
 
-    def update() -> None:
-        learner.update(
+    def update() -> dict:
+        return learner.update(
             batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=transitions),
             timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: 100_000},
         )
 
-    for _ in range(3):  # warm-up: allocator, first-call dispatch
+    first = update()[DEFAULT_MODULE_ID]
+    for _ in range(2):  # warm-up: allocator, first-call dispatch
         update()
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(updates):
         update()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"per_cpu_s": updates * transitions / cpu, "per_s": updates * transitions / wall}
+    losses = {k: float(first[k]) for k in LOSSES if k in first}
+    return {"per_cpu_s": updates * transitions / cpu, "per_s": updates * transitions / wall} | {
+        "losses": losses
+    }
 
 
 def _timed_in_subprocess(root: Path, args: argparse.Namespace, batch_file: str) -> dict:
@@ -172,6 +184,10 @@ def main() -> None:
         )
     if "old" in median:
         print(f"new / old: {median['new'] / median['old']:.2f}x")
+        if args.training == "{}":
+            new, old = rates["new"][0]["losses"], rates["old"][0]["losses"]
+            gap = max(abs(new[k] - old[k]) / max(abs(old[k]), 1e-8) for k in old)
+            print(f"first-update losses, largest relative difference new vs old: {gap:.1e}")
 
 
 if __name__ == "__main__":
