@@ -300,18 +300,17 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
 
         rows = torch.arange(valid.shape[0], device=valid.device)
         last = batch["length"].long()
-        final = {k: obs[k][rows, last] for k in ("decide", "allocation", "rule_allocation")}
         if cfg["allocation"] in LEARNED_ALLOCATION:
             q_final = self._allocation_terms(out, obs, w, w_target, last)
             proposal = greedy_allocation(q_final.detach(), cfg)
-        else:
-            proposal = final["rule_allocation"]
+        else:  # (the replay keeps rule_allocation only for these switches)
+            proposal = obs["rule_allocation"][rows, last]
         # The allocation in force at every step 0..T (padding: 0), and at each final
         # observation the one the policy would hold there.
         allocation = batch["allocation"].long()
         in_force_steps = torch.cat([allocation, torch.zeros_like(allocation[:, :1])], dim=1)
         in_force_steps[rows, last] = in_force(
-            final["decide"][..., 0] > 0, proposal, final["allocation"]
+            obs["decide"][rows, last, 0] > 0, proposal, obs["allocation"][rows, last]
         )
         out[NEXT_ALLOCATION] = in_force_steps[:, 1:]
         if cfg["action"] == "learned":
