@@ -373,7 +373,8 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         with torch.no_grad():
             target = self._networks(target=True)
             q_target = self._agent_q(target, nxt, w_target[:, 1:], in_force_steps[:, 1:])
-            chooser = q[:, 1:] if self.model_config["double_q"] else q_target
+            # (Checkpoints written before double_q moved into model_config used double Q.)
+            chooser = q[:, 1:] if self.model_config.get("double_q", True) else q_target
             q_next = q_target.gather(-1, chooser.argmax(-1, keepdim=True)).squeeze(-1)
             q_next = torch.where(nxt["agent_mask"] > 0, q_next, torch.zeros_like(q_next))
             # An agent left without any available action at a final observation has no future.
