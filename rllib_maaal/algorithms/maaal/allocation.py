@@ -20,10 +20,34 @@ from typing import Any
 import numpy as np
 import torch
 
+from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
 from rllib_maaal.grouping import capacity_assignment, max_weight_pairing, unit_pair_scores
 
 #: Finite stand-in for −inf (inactive subtasks) inside the solvers.
 _FORBIDDEN = -1e9
+#: Allocation switches whose choices come from the learned allocation Q.
+LEARNED_ALLOCATION = ("learned", "static")
+
+
+def in_force(decide: torch.Tensor, new: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """The allocation (..., U) in force after a step: ``new`` where a decision is due
+    (``decide`` (...,) true), else the ``current`` one is kept."""
+    return torch.where(decide.unsqueeze(-1), new.long(), current.long())
+
+
+def exploration_epsilons(cfg: Mapping[str, Any], env_steps: float | None) -> dict[str, float]:
+    """ε of the allocation and of the action choice (``epsilon_allocation``,
+    ``epsilon_action``) after ``env_steps`` sampled steps, from the schedules in ``cfg`` (a
+    module's ``model_config``); 0 without exploration (``env_steps`` None). A ``random`` switch
+    has ε = 1 either way: it is the uniform policy, not an exploration phase."""
+    return {
+        f"epsilon_{layer}": 1.0
+        if cfg[layer] == "random"
+        else 0.0
+        if env_steps is None
+        else piecewise_linear(cfg[f"epsilon_{layer}"], env_steps)
+        for layer in ("allocation", "action")
+    }
 
 
 def greedy_allocation(q_alloc: torch.Tensor, cfg: Mapping[str, Any]) -> torch.Tensor:

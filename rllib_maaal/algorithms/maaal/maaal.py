@@ -37,7 +37,8 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
-from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule
+from rllib_maaal.algorithms.maaal.allocation import exploration_epsilons
 from rllib_maaal.validation import check_bool, check_number
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -150,6 +151,7 @@ class MAAALConfig(EpisodicConfig):
                 "mixer": self.mixer,
                 "epsilon_allocation": self.epsilon_allocation,
                 "epsilon_action": self.epsilon_action,
+                "double_q": self.double_q,
             }
         )
 
@@ -206,11 +208,7 @@ class MAAAL(EpisodicAlgorithm):
         return MAAALConfig()
 
     def exploration_metrics(self, env_steps: int) -> dict[str, float]:
-        cfg = self.config
-        return {
-            "epsilon_allocation": piecewise_linear(cfg.epsilon_allocation, env_steps),
-            "epsilon_action": piecewise_linear(cfg.epsilon_action, env_steps),
-        }
+        return exploration_epsilons(self.config.model_config, env_steps)
 
     def on_episodes_completed(self, episodes: list[dict[str, Any]]) -> None:
         self._log_allocation_metrics(episodes)

@@ -177,3 +177,41 @@ def test_fixed_bt_trains_nothing(ray_local):
     assert result["env_runners"]["num_episodes"] > 0
     assert "l2_loss" not in result.get("learners", {}).get(DEFAULT_MODULE_ID, {})
     algo.stop()
+
+
+@pytest.mark.slow  # about 35 s on 2 cores: two learner actors start and join a gloo group
+def test_two_learners_make_the_same_update_as_one(ray_local):
+    """DDP (gloo, 2 CPU learners) on the two halves of a batch of episodes of unequal lengths
+    gives the weights one learner gets from the whole batch: the loss reaches every network
+    through the module's forward, and its means count the steps of both shards."""
+    from maaal_helpers import toy_episodes
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
+
+    replay = EpisodeReplay(capacity=16, seed=0)
+    for episode in toy_episodes(16):
+        replay.add_episode(episode)
+    batch = replay.sample(8)
+    batch["length"][:3] -= [3, 5, 7]  # shorter episodes in the first shard: it weighs less
+    lengths = batch["length"]
+    env = make_toy_env({})
+    config = toy_config().learners(num_learners=0)
+    one = config.build_learner_group(env=env)
+    two = config.copy().learners(num_learners=2).build_learner_group(env=env)
+    two.set_state(one.get_state())
+    initial = one.get_weights()[DEFAULT_MODULE_ID]
+    for group in (one, two):
+        group.update(
+            batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, int(lengths.sum())),
+            timesteps={"num_env_steps_sampled_lifetime": 0},
+        )
+    weights = [group.get_weights()[DEFAULT_MODULE_ID] for group in (one, two)]
+    assert set(weights[0]) == set(weights[1]) == set(initial)
+    trained = [name for name in initial if not name.startswith("_target")]
+    assert all(np.abs(weights[0][name] - initial[name]).max() > 1e-5 for name in trained)
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(weights[1][name], value, rtol=0, atol=1e-6, err_msg=name)
+    two.shutdown()
+    one.shutdown()

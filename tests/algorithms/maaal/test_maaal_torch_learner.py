@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 from maaal_helpers import make_module
-from ray.rllib.core.columns import Columns
 
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
     _next_boundary,
@@ -30,27 +29,16 @@ def _parts_with_gradient(module) -> set[str]:
     }
 
 
-def _prepare(module, batch):
-    valid = torch.arange(batch["reward"].shape[1]) < batch["length"][:, None]
-    steps = torch.arange(batch["reward"].shape[1])
-    terminal = (steps == batch["length"][:, None] - 1) & (batch["terminated"] > 0)[:, None]
-    w = module.encode_agents(batch["obs"])
-    target = module.forward_target({Columns.OBS: batch["obs"]})
-    return w, target, valid, terminal
-
-
 def test_l1_gradients_reach_only_agent_network_and_allocation_module(toy_batch):
     module, config = make_module()
-    w, target, valid, _ = _prepare(module, toy_batch)
-    loss, _ = allocation_loss(module, config, toy_batch, w, target["q_alloc"], valid)
+    loss, _ = allocation_loss(module.forward_train(toy_batch), toy_batch, config)
     loss.backward()
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ALLOCATION_MODULE)
 
 
 def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(toy_batch):
     module, config = make_module()
-    w, target, valid, terminal = _prepare(module, toy_batch)
-    loss, _, _ = action_loss(module, config, toy_batch, w, target["w"], valid, terminal)
+    loss, _, _ = action_loss(module.forward_train(toy_batch), toy_batch, config)
     loss.backward()
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
 
@@ -77,10 +65,10 @@ def test_bootstrap_only_on_truncation(toy_batch, terminated):
         for k, v in toy_batch.items()
     }
     batch["terminated"] = torch.tensor([float(terminated)])
-    w, target, valid, terminal = _prepare(module, batch)
+    fwd_out = module.forward_train(batch)
     last = int(batch["length"][0]) - 1
-    y2 = action_targets(module, config, batch, w, target["w"], terminal)
-    y1 = allocation_targets(module, config, batch, target["q_alloc"], valid)
+    y2 = action_targets(fwd_out, batch, config)
+    y1 = allocation_targets(fwd_out, batch, config)
     r = batch["reward"][0, last]
     if terminated:
         assert y2[0, last].item() == pytest.approx(r.item())
@@ -93,19 +81,22 @@ def test_bootstrap_only_on_truncation(toy_batch, terminated):
 @pytest.mark.parametrize("double_q", [True, False])
 def test_action_target_chooses_with_online_networks_under_double_q(toy_batch, double_q):
     module, config = make_module(double_q=double_q)
-    module._target_subtask_nets = copy.deepcopy(module.subtask_nets)
+    target_of = {id(main): target for main, target in module.get_target_network_pairs()}
     with torch.no_grad():
-        for p in module._target_subtask_nets.parameters():
+        for p in target_of[id(module.subtask_nets)].parameters():
             p.add_(torch.randn_like(p))
-    w, target, valid, terminal = _prepare(module, toy_batch)
-    y2 = action_targets(module, config, toy_batch, w, target["w"], terminal)
-    # Recompute the target of step 0 by hand: next obs is step 1, allocation taken at step 1.
+    y2 = action_targets(module.forward_train(toy_batch), toy_batch, config)
+    # Recompute the target of step 0 by hand: next obs is step 1, allocation taken at step 1;
+    # the target networks' Q as the online one of a twin holding the target weights.
+    twin = copy.deepcopy(module)
+    for main, target in twin.get_target_network_pairs():
+        main.load_state_dict(target.state_dict())
     obs1 = {k: v[:, 1] for k, v in toy_batch["obs"].items()}
     alloc1 = toy_batch["allocation"][:, 1]
-    q_target = module.agent_q(obs1, target["w"][:, 1], alloc1, module._target_subtask_nets)
-    q_online = module.agent_q(obs1, w[:, 1], alloc1)
+    q_target = twin.agent_q(obs1, twin.encode_agents(obs1), alloc1)
+    q_online = module.agent_q(obs1, module.encode_agents(obs1), alloc1)
     best = (q_online if double_q else q_target).argmax(-1, keepdim=True)
-    q_tot = module.mix(q_target.gather(-1, best).squeeze(-1), obs1, module._target_mixer)
+    q_tot = twin.mix(q_target.gather(-1, best).squeeze(-1), obs1)
     expected = toy_batch["reward"][:, 0] + config.gamma * q_tot
     torch.testing.assert_close(y2[:, 0], expected.detach())
 
@@ -113,16 +104,14 @@ def test_action_target_chooses_with_online_networks_under_double_q(toy_batch, do
 def test_with_pair_features_l1_reaches_only_agent_network_and_allocation_module(toy_pair_batch):
     module, config = make_module(pair=True)
     assert module.allocation_head == "mlp"
-    w, target, valid, _ = _prepare(module, toy_pair_batch)
-    loss, _ = allocation_loss(module, config, toy_pair_batch, w, target["q_alloc"], valid)
+    loss, _ = allocation_loss(module.forward_train(toy_pair_batch), toy_pair_batch, config)
     loss.backward()
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ALLOCATION_MODULE + PAIR_HEAD)
 
 
 def test_with_pair_features_l2_never_moves_the_allocation_module(toy_pair_batch):
     module, config = make_module(pair=True)
-    w, target, valid, terminal = _prepare(module, toy_pair_batch)
-    loss, _, _ = action_loss(module, config, toy_pair_batch, w, target["w"], valid, terminal)
+    loss, _, _ = action_loss(module.forward_train(toy_pair_batch), toy_pair_batch, config)
     loss.backward()
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
 

@@ -30,11 +30,12 @@ def test_critic_target_continues_the_option_within_a_week_and_switches_at_its_en
 ):
     module, config = make_module()
     with torch.no_grad():  # a target critic that differs from the online one
-        for p in module._target_critic.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+        for _, target in module.get_target_network_pairs():
+            for p in target.parameters():
+                p.add_(0.05 * torch.randn_like(p))
     batch = dict(intern_batch, terminated=torch.full_like(intern_batch["terminated"], terminated))
-    valid = torch.ones_like(batch["reward"], dtype=torch.bool)
-    y = critic_targets(module, config, batch, batch["allocation"], valid)
+    assert (batch["length"] == batch["reward"].shape[1]).all()  # every step is valid
+    y = critic_targets(module.forward_train(batch), batch, config)
 
     same, best, week_ends = next_values(module, batch)
     bootstrap = torch.where(week_ends, best, same)
@@ -49,7 +50,7 @@ def test_critic_target_continues_the_option_within_a_week_and_switches_at_its_en
 
 def test_critic_loss_trains_only_the_critic_and_actor_loss_only_the_actor(intern_batch):
     module, config = make_module()
-    losses = option_critic_losses(module, config, intern_batch)
+    losses = option_critic_losses(module.forward_train(intern_batch), intern_batch, config)
     critic = set(module.critic.parameters())
     actor = set(module.actor.parameters())
 
@@ -60,19 +61,20 @@ def test_critic_loss_trains_only_the_critic_and_actor_loss_only_the_actor(intern
     (losses["policy_loss"] - losses["entropy"]).backward()
     assert all(p.grad is not None for p in actor)
     assert all(p.grad is None for p in critic)
-    assert all(p.grad is None for p in module._target_critic.parameters())
+    for _, target in module.get_target_network_pairs():
+        assert all(p.grad is None for p in target.parameters())
 
 
 def test_padding_steps_do_not_count(intern_batch):
     module, config = make_module()
     short = dict(intern_batch, length=intern_batch["length"] - 5)
-    full = option_critic_losses(module, config, intern_batch)
-    cut = option_critic_losses(module, config, short)
+    full = option_critic_losses(module.forward_train(intern_batch), intern_batch, config)
+    cut = option_critic_losses(module.forward_train(short), short, config)
     assert not torch.isclose(full["critic_loss"], cut["critic_loss"])
     # Garbage in the padded steps changes nothing.
     noisy = dict(short, reward=short["reward"].clone())
     noisy["reward"][:, -5:] = 1e6
-    again = option_critic_losses(module, config, noisy)
+    again = option_critic_losses(module.forward_train(noisy), noisy, config)
     for key in ("critic_loss", "policy_loss", "entropy"):
         assert torch.isclose(again[key], cut[key])
 
@@ -80,7 +82,8 @@ def test_padding_steps_do_not_count(intern_batch):
 def test_advantages_are_standardised_unless_disabled(intern_batch):
     module, config = make_module(reward_scale=1.0)
     raw = make_module(reward_scale=1.0, normalize_advantages=False)[1]
-    scaled = option_critic_losses(module, config, intern_batch)["policy_loss"]
-    unscaled = option_critic_losses(module, raw, intern_batch)["policy_loss"]
+    fwd_out = module.forward_train(intern_batch)
+    scaled = option_critic_losses(fwd_out, intern_batch, config)["policy_loss"]
+    unscaled = option_critic_losses(fwd_out, intern_batch, raw)["policy_loss"]
     # Rewards of order −100 make the raw policy term large; standardised, it is of order 1.
     assert abs(unscaled) > 20 * abs(scaled)

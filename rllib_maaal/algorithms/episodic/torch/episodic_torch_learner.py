@@ -1,18 +1,66 @@
-"""The target-network bookkeeping shared by our episodic learners (MAAAL, option-critic)."""
+"""What our episodic learners (MAAAL, option-critic) share: target networks, torch threads and
+batch means that stay exact when the batch is split over several learners."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+import torch.distributed as dist
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 
 
+def _learners() -> int:
+    """How many learners share the batch (DDP's world size; 1 without DDP)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _sum_over_learners(x: torch.Tensor) -> torch.Tensor:
+    """``x`` summed over every learner's shard (an all-reduce: no host sync, gloo or NCCL)."""
+    if _learners() == 1:
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x
+
+
+def _masked_sum_and_count(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.where(mask, x, torch.zeros_like(x)).sum(), mask.sum().to(x.dtype)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """This learner's share of the mean of ``x`` over the entries where ``mask`` is true (0 for
+    an empty mask): the mean itself with one learner.
+
+    With ``num_learners`` = W > 1 each learner holds a shard of the batch's episodes and DDP
+    averages the W gradients (RLlib averages logged values alike). Dividing this shard's sum by
+    the count of all shards over W makes that average the whole batch's mean and its gradient,
+    whatever the shards' sizes (a per-shard mean would weigh the steps of a shorter shard more).
+    """
+    total, count = _masked_sum_and_count(x, mask)
+    return total / (_sum_over_learners(count) / _learners()).clamp(min=1.0)
+
+
+def batch_mean_std(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) standard deviation of ``x`` (no gradient) over the entries where
+    ``mask`` is true, over the whole batch however many learners share it."""
+    x = x.detach()
+    total, count = (_sum_over_learners(v) for v in _masked_sum_and_count(x, mask))
+    mean = total / count.clamp(min=1.0)
+    squares = _sum_over_learners(_masked_sum_and_count((x - mean).pow(2), mask)[0])
+    return mean, (squares / (count - 1.0)).sqrt()
+
+
 class EpisodicTorchLearner(TorchLearner):
-    """Builds the target networks of every module and keeps them in step after updates."""
+    """Sets the learner's torch threads, builds the target networks of every module and keeps
+    them in step after updates."""
 
     def build(self) -> None:
+        # Deliberate, not the machine's core count: a learner actor gets one CPU by default
+        # (num_cpus_per_learner), and two threads on one busy core run 3x slower than one.
+        torch.set_num_threads(self.config.torch_threads_per_learner)
         super().build()
         self.module.foreach_module(
             lambda mid, mod: (
@@ -28,6 +76,6 @@ class EpisodicTorchLearner(TorchLearner):
         if hard and self._updates_since_target_sync < self.config.target_network_update_freq:
             return
         self._updates_since_target_sync = 0
-        for module in self.module._rl_modules.values():
+        for module in self.module.values():
             for main_net, target_net in module.unwrapped().get_target_network_pairs():
                 update_target_network(main_net=main_net, target_net=target_net, tau=self.config.tau)

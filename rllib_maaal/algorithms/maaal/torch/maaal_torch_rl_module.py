@@ -31,21 +31,68 @@ cannot move the allocation module (the paper's gradient split: L1 → φ, g, ψ;
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
 from torch import nn
 
-from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
-from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import EpisodicTorchRLModule
-from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import (
+    VALID,
+    EpisodicTorchRLModule,
+    episode_masks,
+)
+from rllib_maaal.algorithms.maaal.allocation import (
+    LEARNED_ALLOCATION,
+    exploration_epsilons,
+    greedy_allocation,
+    in_force,
+    random_allocation,
+)
 from rllib_maaal.models import AgentEncoder, PairScorer, TypedMLP, make_mixer, mlp
 
 NEG_INF = float("-inf")
-#: Allocation switches whose choices come from the learned allocation Q.
-LEARNED_ALLOCATION = ("learned", "static")
+
+# ``fwd_out`` keys of ``_forward_train`` (besides VALID and TERMINAL), read by MAAALTorchLearner.
+#: (B, T) the valid steps where a new allocation was decided.
+DECIDE = "decide"
+#: (B, T, U) units with at least one present member.
+UNIT_PRESENT = "unit_present"
+#: (B, T, U, M) Q̂(o_t, v_t, ·) at the decision steps (zeros at the other steps).
+Q_ALLOC = "q_alloc"
+#: (B, T + 1, U) Q̂⁻(o_t, v_t, m*) under the greedy feasible allocation m* of the target
+#: networks, at the decision steps and each episode's final observation (zeros elsewhere).
+ALLOC_VALUE_TARGET = "alloc_value_target"
+#: (B, T, U) m_{t+1}: the allocation in force at t + 1 (at the final observation: the one the
+#: policy would hold there).
+NEXT_ALLOCATION = "next_allocation"
+#: (B, T) Q_tot(s_t, Q^i_{a_i}) of the actions taken.
+Q_TOT = "q_tot"
+#: (B, T) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i}), a'_i chosen by the online networks under
+#: ``double_q``, else by the target ones.
+Q_TOT_NEXT_TARGET = "q_tot_next_target"
+
+#: The observation keys the allocation Q reads.
+_ALLOCATION_INPUTS = (
+    "agent_unit",
+    "agent_mask",
+    "subtask_type",
+    "subtask_status",
+    "subtask_active",
+    "pair",
+)
+
+
+class _Networks(NamedTuple):
+    """One copy of the trained networks: the online ones or their target twins."""
+
+    agent_net: nn.Module
+    alloc_head: nn.Module
+    subtask_encoder: nn.Module
+    alloc_scorer: nn.Module | None
+    subtask_nets: nn.Module
+    mixer: nn.Module
 
 
 class MAAALTorchRLModule(EpisodicTorchRLModule):
@@ -54,7 +101,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.maaal.MAAALConfig`):
     ``hidden``, ``mixing_embed``, ``hypernet_hidden``, ``mixer``, ``allocation``, ``action``,
     ``allocation_solver``, ``subtask_capacity``, ``allow_self_pairing``, ``allocation_head``,
-    ``epsilon_allocation``, ``epsilon_action``.
+    ``epsilon_allocation``, ``epsilon_action``, ``double_q``.
     """
 
     def setup(self) -> None:
@@ -98,42 +145,55 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         )
         self.n_types = n_types
 
-    # ---------------------------------------------------------------- networks
-    def encode_agents(
-        self, obs: dict[str, torch.Tensor], agent_net: nn.Module | None = None
-    ) -> torch.Tensor:
+    # ------------------------------------------------- networks (online ones)
+    def encode_agents(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """w = φ(o): (..., N, H)."""
-        net = agent_net or self.agent_net
-        return net(obs["obs"], obs.get("entities"), obs.get("entity_mask"))
+        return self._encode(self._networks(), obs)
 
-    def allocation_q(
-        self, obs: dict[str, torch.Tensor], w: torch.Tensor, target: bool = False
-    ) -> torch.Tensor:
+    def allocation_q(self, obs: dict[str, torch.Tensor], w: torch.Tensor) -> torch.Tensor:
         """Q̂ (..., U, M), −inf on inactive subtasks: g(w_u) · ψ(status_m) (``dot``) or
-        MLP([g(w_u), ψ(status_m), pair_um]) (``mlp``); with the target networks if ``target``."""
+        MLP([g(w_u), ψ(status_m), pair_um]) (``mlp``)."""
+        return self._allocation_q(self._networks(), obs, w)
+
+    def agent_q(
+        self, obs: dict[str, torch.Tensor], w: torch.Tensor, allocation: torch.Tensor
+    ) -> torch.Tensor:
+        """Q (..., N, A) of every agent inside its allocated subtask, −inf on masked actions."""
+        return self._agent_q(self._networks(), obs, w, allocation)
+
+    def mix(self, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Q_tot (...) of the agents' Q values ``q_taken`` (..., N)."""
+        return self._mix(self._networks(), q_taken, obs)
+
+    # The same functions of either copy of the networks (online or target).
+    def _networks(self, target: bool = False) -> _Networks:
         prefix = "_target_" if target else ""
-        alloc_head, subtask_encoder = (
-            getattr(self, prefix + name) for name in ("alloc_head", "subtask_encoder")
-        )
-        g = alloc_head(self._unit_mean(obs, w))
+        return _Networks(*(getattr(self, prefix + name, None) for name in _Networks._fields))
+
+    @staticmethod
+    def _encode(nets: _Networks, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return nets.agent_net(obs["obs"], obs.get("entities"), obs.get("entity_mask"))
+
+    def _allocation_q(
+        self, nets: _Networks, obs: dict[str, torch.Tensor], w: torch.Tensor
+    ) -> torch.Tensor:
+        g = nets.alloc_head(self._unit_mean(obs, w))
         types = nn.functional.one_hot(obs["subtask_type"].long(), self.n_types).to(w.dtype)
-        v = subtask_encoder(torch.cat([obs["subtask_status"], types], dim=-1))
+        v = nets.subtask_encoder(torch.cat([obs["subtask_status"], types], dim=-1))
         if self.allocation_head == "dot":
             q = torch.einsum("...uh,...mh->...um", g, v)
         else:
             pair = self._unit_mean(obs, obs["pair"]) if "pair" in obs else None
-            q = getattr(self, prefix + "alloc_scorer")(g, v, pair)
+            q = nets.alloc_scorer(g, v, pair)
         return q.masked_fill(obs["subtask_active"].unsqueeze(-2) <= 0, NEG_INF)
 
-    def agent_q(
+    def _agent_q(
         self,
+        nets: _Networks,
         obs: dict[str, torch.Tensor],
         w: torch.Tensor,
         allocation: torch.Tensor,
-        subtask_nets: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Q (..., N, A) of every agent inside its allocated subtask, −inf on masked actions."""
-        nets = subtask_nets or self.subtask_nets
         m = self.subtask_of_agent(obs, allocation)
         inputs = [w, _gather_rows(obs["subtask_status"], m)]
         if "pair" in obs:  # the agent's features towards its own subtask: pair[i, m_i]
@@ -141,13 +201,12 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             index = m.long()[..., None, None].expand(*m.shape, 1, pair.shape[-1])
             inputs.append(pair.gather(-2, index).squeeze(-2))
         types = obs["subtask_type"].gather(-1, m)
-        q = nets(torch.cat(inputs, dim=-1), types)
+        q = nets.subtask_nets(torch.cat(inputs, dim=-1), types)
         return q.masked_fill(self.valid_actions(obs, m) <= 0, NEG_INF)
 
-    def mix(
-        self, q_taken: torch.Tensor, obs: dict[str, torch.Tensor], mixer: nn.Module | None = None
-    ) -> torch.Tensor:
-        return (mixer or self.mixer)(q_taken, obs["state"], obs["agent_mask"])
+    @staticmethod
+    def _mix(nets: _Networks, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return nets.mixer(q_taken, obs["state"], obs["agent_mask"])
 
     # ------------------------------------------------------------- structure
     def subtask_of_agent(
@@ -167,39 +226,36 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         both = _gather_rows(obs["subtask_action_mask"], m) * avail
         return torch.where(both.sum(-1, keepdim=True) > 0, both, avail)
 
+    def _membership(self, obs: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+        """(..., N, U) 1 where agent i is present and a member of unit u."""
+        member = nn.functional.one_hot(obs["agent_unit"].long(), self.n_units).to(dtype)
+        return member * obs["agent_mask"].unsqueeze(-1).to(dtype)
+
     def _unit_mean(self, obs: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Deep-Sets mean over each allocation unit's present members of per-agent ``x``
         (..., N, *F) → (..., U, *F), e.g. w (..., N, H) or pair (..., N, M, P).
 
         With one agent per unit (``agent_unit = arange(N)``) this is ``x`` itself.
         """
-        member = nn.functional.one_hot(obs["agent_unit"].long(), self.n_units).to(x.dtype)
-        member = member * obs["agent_mask"].unsqueeze(-1)  # (..., N, U)
+        member = self._membership(obs, x.dtype)
         lead, features = member.shape[:-2], x.shape[member.dim() - 1 :]
         total = torch.einsum("...nu,...nf->...uf", member, x.reshape(*lead, self.n_agents, -1))
         mean = total / member.sum(-2).clamp(min=1.0).unsqueeze(-1)
         return mean.reshape(*lead, self.n_units, *features)
 
     # ---------------------------------------------------------------- acting
-    def _act(
-        self, batch: dict[str, Any], epsilon_allocation: float, epsilon_action: float
-    ) -> dict[str, Any]:
+    def _act(self, batch: dict[str, Any], epsilon: dict[str, float]) -> dict[str, Any]:
         obs = batch[Columns.OBS]
         cfg = self.model_config
-        if cfg["allocation"] == "random":
-            epsilon_allocation = 1.0
-        if cfg["action"] == "random":
-            epsilon_action = 1.0
         w = self.encode_agents(obs)
-        decide = obs["decide"][..., 0] > 0
         if cfg["allocation"] in LEARNED_ALLOCATION + ("random",):
             q_alloc = self.allocation_q(obs, w)
             new = greedy_allocation(q_alloc, cfg)
-            if epsilon_allocation > 0:
-                new = random_allocation(q_alloc, cfg, epsilon_allocation, new)
+            if epsilon["epsilon_allocation"] > 0:
+                new = random_allocation(q_alloc, cfg, epsilon["epsilon_allocation"], new)
         else:
-            new = obs["rule_allocation"].long()
-        allocation = torch.where(decide.unsqueeze(-1), new, obs["allocation"].long())
+            new = obs["rule_allocation"]
+        allocation = in_force(obs["decide"][..., 0] > 0, new, obs["allocation"])
 
         if cfg["action"] == "rule":
             m = self.subtask_of_agent(obs, allocation)
@@ -207,46 +263,156 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         else:
             q = self.agent_q(obs, w, allocation)
             actions = q.argmax(-1)
-            if epsilon_action > 0:
+            if epsilon["epsilon_action"] > 0:
                 noise = torch.rand_like(q).masked_fill(q == NEG_INF, -1.0)
-                explore = torch.rand(actions.shape, device=q.device) < epsilon_action
+                explore = torch.rand(actions.shape, device=q.device) < epsilon["epsilon_action"]
                 actions = torch.where(explore, noise.argmax(-1), actions)
         return {Columns.ACTIONS: {"allocation": allocation, "action": actions}}
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._act(batch, 0.0, 0.0)
+        return self._act(batch, exploration_epsilons(self.model_config, None))
 
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs) -> dict[str, Any]:
-        cfg = self.model_config
-        return self._act(
-            batch,
-            piecewise_linear(cfg["epsilon_allocation"], t),
-            piecewise_linear(cfg["epsilon_action"], t),
-        )
+        return self._act(batch, exploration_epsilons(self.model_config, t))
 
+    # -------------------------------------------------------------- training
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        # The learner calls the networks it needs directly (see MAAALTorchLearner).
-        return {}
+        """Every term of L1 and L2 on a padded episode batch (keys: see the constants above).
+
+        Each observation is encoded once by the online and once by the target agent network;
+        the allocation Q is evaluated only where the losses read it (decision steps and final
+        observations, about a quarter of the steps in the city task), and the online agent Q
+        once over all T + 1 steps under the allocation in force: the same Q serves L2 at t and
+        the double-Q choice at t + 1.
+        """
+        cfg = self.model_config
+        obs = batch[Columns.OBS]
+        out = episode_masks(batch)
+        valid = out[VALID]
+        horizon = valid.shape[1]
+        online, target = self._networks(), self._networks(target=True)
+        w = self._encode(online, obs)  # (B, T + 1, N, H)
+        with torch.no_grad():
+            w_target = self._encode(target, obs)
+        out[DECIDE] = (obs["decide"][:, :horizon, 0] > 0) & valid
+        now = {k: obs[k][:, :horizon] for k in ("agent_unit", "agent_mask")}
+        out[UNIT_PRESENT] = self._membership(now, w.dtype).sum(-2) > 0
+
+        rows = torch.arange(valid.shape[0], device=valid.device)
+        last = batch["length"].long()
+        if cfg["allocation"] in LEARNED_ALLOCATION:
+            q_final = self._allocation_terms(out, obs, w, w_target, last)
+            proposal = greedy_allocation(q_final.detach(), cfg)
+        else:  # (the replay keeps rule_allocation only for these switches)
+            proposal = obs["rule_allocation"][rows, last]
+        # The allocation in force at every step 0..T (padding: 0), and at each final
+        # observation the one the policy would hold there.
+        allocation = batch["allocation"].long()
+        in_force_steps = torch.cat([allocation, torch.zeros_like(allocation[:, :1])], dim=1)
+        in_force_steps[rows, last] = in_force(
+            obs["decide"][rows, last, 0] > 0, proposal, obs["allocation"][rows, last]
+        )
+        out[NEXT_ALLOCATION] = in_force_steps[:, 1:]
+        if cfg["action"] == "learned":
+            self._action_terms(out, batch, w, w_target, in_force_steps)
+        return out
+
+    def _allocation_terms(
+        self,
+        out: dict[str, torch.Tensor],
+        obs: dict[str, torch.Tensor],
+        w: torch.Tensor,
+        w_target: torch.Tensor,
+        last: torch.Tensor,
+    ) -> torch.Tensor:
+        """Adds Q_ALLOC and ALLOC_VALUE_TARGET to ``out``; returns Q̂ at the final observations
+        (B, U, M)."""
+        batch_size, steps = w.shape[:2]
+        decide = nn.functional.pad(out[DECIDE], (0, 1))  # (B, T + 1)
+        # Flat (b, t) indices: the decision steps, then each episode's final observation. The
+        # ``nonzero`` is the update's one host sync on a GPU, worth it: the allocation Q is most
+        # of the update's work (a (U, M) grid per step) and only these steps need it.
+        finals = torch.arange(batch_size, device=last.device) * steps + last
+        at = torch.cat([decide.flatten().nonzero().squeeze(1), finals])
+        picked = {
+            k: obs[k].flatten(0, 1).index_select(0, at) for k in _ALLOCATION_INPUTS if k in obs
+        }
+        q = self._allocation_q(self._networks(), picked, w.flatten(0, 1)[at])  # (K, U, M)
+        with torch.no_grad():
+            q_target = self._allocation_q(
+                self._networks(target=True), picked, w_target.flatten(0, 1)[at]
+            )
+            best = greedy_allocation(q_target, self.model_config)
+            value = q_target.gather(-1, best.long().unsqueeze(-1)).squeeze(-1)
+            # No active subtask, no future value.
+            value = torch.where(torch.isfinite(value), value, torch.zeros_like(value))
+        dense = q.new_zeros(batch_size * steps, *q.shape[1:]).index_put((at,), q)
+        out[Q_ALLOC] = dense.view(batch_size, steps, *q.shape[1:])[:, :-1]
+        value = value.new_zeros(batch_size * steps, value.shape[-1]).index_put((at,), value)
+        out[ALLOC_VALUE_TARGET] = value.view(batch_size, steps, -1)
+        return q[-batch_size:]
+
+    def _action_terms(
+        self,
+        out: dict[str, torch.Tensor],
+        batch: dict[str, Any],
+        w: torch.Tensor,
+        w_target: torch.Tensor,
+        in_force_steps: torch.Tensor,
+    ) -> None:
+        """Adds Q_TOT and Q_TOT_NEXT_TARGET to ``out``."""
+        obs = batch[Columns.OBS]
+        horizon = in_force_steps.shape[1] - 1
+        now = {k: v[:, :horizon] for k, v in obs.items()}
+        nxt = {k: v[:, 1:] for k, v in obs.items()}
+        q = self._agent_q(self._networks(), obs, w, in_force_steps)  # (B, T + 1, N, A)
+        taken = q[:, :horizon].gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
+        # Absent agents, and the padded steps (whose replayed action may be masked), count 0.
+        present = (now["agent_mask"] > 0) & out[VALID].unsqueeze(-1)
+        out[Q_TOT] = self.mix(torch.where(present, taken, torch.zeros_like(taken)), now)
+        with torch.no_grad():
+            target = self._networks(target=True)
+            q_target = self._agent_q(target, nxt, w_target[:, 1:], in_force_steps[:, 1:])
+            # (Checkpoints written before double_q moved into model_config used double Q.)
+            chooser = q[:, 1:] if self.model_config.get("double_q", True) else q_target
+            q_next = q_target.gather(-1, chooser.argmax(-1, keepdim=True)).squeeze(-1)
+            q_next = torch.where(nxt["agent_mask"] > 0, q_next, torch.zeros_like(q_next))
+            # An agent left without any available action at a final observation has no future.
+            q_next = torch.nan_to_num(q_next, neginf=0.0)
+            out[Q_TOT_NEXT_TARGET] = self._mix(target, q_next, nxt)
 
     # ------------------------------------------------------- target networks
-    def _networks(self) -> list[str]:
+    def _trained_networks(self) -> list[str]:
         """The names of the trained networks, each with a target copy ``_target_<name>``."""
         return ["agent_net", *self.allocation_parts, "subtask_nets", "mixer"]
 
     def make_target_networks(self) -> None:
-        for name in self._networks():
+        for name in self._trained_networks():
             setattr(self, f"_target_{name}", make_target_network(getattr(self, name)))
 
     def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [
-            (getattr(self, name), getattr(self, f"_target_{name}")) for name in self._networks()
+            (getattr(self, name), getattr(self, f"_target_{name}"))
+            for name in self._trained_networks()
         ]
 
+    @torch.no_grad()
     def forward_target(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        """Target-network encodings of ``batch[OBS]``: w⁻ and Q̂⁻."""
+        """The target networks on ``batch[OBS]`` (any leading shape): ``w`` (w⁻) and
+        ``q_alloc`` (Q̂⁻); with ``batch["allocation"]`` also ``q`` (Q⁻ (..., N, A) under it), and
+        with ``batch["action"]`` too ``q_tot`` (Q_tot⁻ of those actions)."""
         obs = batch[Columns.OBS]
-        w = self.encode_agents(obs, self._target_agent_net)
-        return {"w": w, "q_alloc": self.allocation_q(obs, w, target=True)}
+        nets = self._networks(target=True)
+        w = self._encode(nets, obs)
+        out = {"w": w, "q_alloc": self._allocation_q(nets, obs, w)}
+        if "allocation" in batch:
+            q = self._agent_q(nets, obs, w, batch["allocation"])
+            out["q"] = q
+            if "action" in batch:
+                taken = q.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
+                present = obs["agent_mask"] > 0
+                out["q_tot"] = self._mix(nets, torch.where(present, taken, 0.0), obs)
+        return out
 
 
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,9 @@ The advantage is held fixed (no gradient into the critic through the actor loss)
 the critic is still far off, y − Q has a large common offset that only adds noise to the policy
 gradient (and pushes a softmax policy toward collapse before it has learned anything), and the
 entropy weight β becomes independent of the reward scale.
+
+The module's ``_forward_train`` returns the values, targets and logits these equations read (see
+the keys in :mod:`~rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module`).
 """
 
 from __future__ import annotations
@@ -33,12 +36,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from ray.rllib.core.columns import Columns
 
-from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import EpisodicTorchLearner
-from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import option_value
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import (
+    EpisodicTorchLearner,
+    batch_mean_std,
+    masked_mean,
+)
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import TERMINAL, VALID
+from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import (
+    ACTING,
+    LOGITS,
+    VALUE_NEXT_TARGET,
+    Q,
+)
 
-Obs = dict[str, torch.Tensor]
+Tensors = dict[str, torch.Tensor]
 
 
 class OptionCriticTorchLearner(EpisodicTorchLearner):
@@ -61,70 +73,48 @@ class OptionCriticTorchLearner(EpisodicTorchLearner):
             )
 
     def compute_loss_for_module(
-        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: Tensors
     ) -> torch.Tensor:
-        stats = option_critic_losses(self.module[module_id].unwrapped(), config, batch)
+        stats = option_critic_losses(fwd_out, batch, config)
         loss = stats["critic_loss"] + stats["policy_loss"] - config.entropy_coeff * stats["entropy"]
         self.metrics.log_dict({k: v.detach() for k, v in stats.items()}, key=module_id, window=1)
         return loss
 
 
-def option_critic_losses(
-    module: Any, config: Any, batch: dict[str, Any]
-) -> dict[str, torch.Tensor]:
+def option_critic_losses(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> Tensors:
     """L_critic, the policy-gradient term of L_actor, the mean entropy H(π) and statistics.
 
     L_critic reaches only the critic, the actor terms only the actor (the advantage is fixed).
     """
-    obs: Obs = batch["obs"]
-    horizon = batch["reward"].shape[1]
-    steps = torch.arange(horizon, device=batch["reward"].device)
-    valid = steps < batch["length"].unsqueeze(1)  # (B, T)
-    now = {k: v[:, :horizon] for k, v in obs.items()}
-    option = batch["allocation"].long()
-
-    q = option_value(module.pair_values(now), option)  # (B, T)
-    y = critic_targets(module, config, batch, option, valid)
+    valid, acting = fwd_out[VALID], fwd_out[ACTING]
+    q = fwd_out[Q]
+    y = critic_targets(fwd_out, batch, config)
     td = y - q
-    critic_loss = (
-        torch.nn.functional.huber_loss(q[valid], y[valid])
+    per_step = (
+        torch.nn.functional.huber_loss(q, y, reduction="none")
         if config.td_loss == "huber"
-        else td[valid].pow(2).mean()
+        else td.pow(2)
     )
 
-    log_p = torch.log_softmax(module.action_logits(now, option), dim=-1)  # (B, T, N, A)
+    log_p = torch.log_softmax(fwd_out[LOGITS], dim=-1)  # (B, T, N, A)
     taken = log_p.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
     entropy = -(log_p.exp() * log_p).sum(-1)
-    acting = valid.unsqueeze(-1) & (now["agent_mask"] > 0)  # (B, T, N)
     advantage = td.detach()
     if config.normalize_advantages:
-        advantage = (advantage - advantage[valid].mean()) / (advantage[valid].std() + 1e-6)
+        mean, std = batch_mean_std(advantage, valid)
+        advantage = (advantage - mean) / (std + 1e-6)
     advantage = advantage.unsqueeze(-1).expand_as(taken)
     return {
-        "critic_loss": critic_loss,
-        "policy_loss": -(taken * advantage)[acting].mean(),
-        "entropy": entropy[acting].mean(),
-        "q_mean": q[valid].mean().detach(),
-        "td_error": td[valid].abs().mean().detach(),
+        "critic_loss": masked_mean(per_step, valid),
+        "policy_loss": -masked_mean(taken * advantage, acting),
+        "entropy": masked_mean(entropy, acting),
+        "q_mean": masked_mean(q.detach(), valid),
+        "td_error": masked_mean(td.abs().detach(), valid),
     }
 
 
-@torch.no_grad()
-def critic_targets(
-    module: Any, config: Any, batch: dict[str, Any], option: torch.Tensor, valid: torch.Tensor
-) -> torch.Tensor:
+def critic_targets(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
     """y (B, T): the scaled reward plus the discounted target value of the next step, under the
     same option, or under the best one where the next step starts a new option."""
-    obs = batch["obs"]
-    horizon = valid.shape[1]
-    nxt = {k: v[:, 1 : horizon + 1] for k, v in obs.items()}
-    pair_q = module.forward_target({Columns.OBS: nxt})["pair_q"]  # (B, T, U, U)
-    value = option_value(pair_q, option)
-    switch = (nxt["decide"][..., 0] > 0) & valid
-    if switch.any():
-        best = module.greedy_option(pair_q[switch])
-        value[switch] = option_value(pair_q[switch], best)
-    steps = torch.arange(horizon, device=valid.device)
-    last = steps == batch["length"].unsqueeze(1) - 1
-    terminal = last & (batch["terminated"] > 0).unsqueeze(1)
-    return batch["reward"] + config.gamma * (1.0 - terminal.float()) * value
+    not_done = 1.0 - fwd_out[TERMINAL].float()
+    return batch["reward"] + config.gamma * not_done * fwd_out[VALUE_NEXT_TARGET]

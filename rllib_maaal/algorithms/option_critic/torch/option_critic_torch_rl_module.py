@@ -36,11 +36,26 @@ from ray.rllib.core.learner.utils import make_target_network
 from torch import nn
 
 from rllib_maaal.algorithms.episodic.schedules import piecewise_linear
-from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import EpisodicTorchRLModule
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import (
+    VALID,
+    EpisodicTorchRLModule,
+    episode_masks,
+)
 from rllib_maaal.grouping import max_weight_pairing
 from rllib_maaal.models import mlp
 
 Obs = dict[str, torch.Tensor]
+
+# ``fwd_out`` keys of ``_forward_train`` (besides VALID and TERMINAL), read by the learner.
+#: (B, T) Q(s_t, ω_t) of the option in force.
+Q = "q"
+#: (B, T) U(s_{t+1}, ω_t) of the target critic: Q⁻(s_{t+1}, ω_t) while the option continues,
+#: max_ω' Q⁻(s_{t+1}, ω') where a new option is due.
+VALUE_NEXT_TARGET = "value_next_target"
+#: (B, T, N, A) tempered logits of every intern's message under ω_t.
+LOGITS = "logits"
+#: (B, T, N) the interns present at the valid steps.
+ACTING = "acting"
 
 
 def team_membership(obs: Obs, n_teams: int) -> torch.Tensor:
@@ -206,8 +221,37 @@ class OptionCriticTorchRLModule(EpisodicTorchRLModule):
         return self._act(batch, piecewise_linear(self.model_config["epsilon_option"], t), True)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        # The learner calls the networks it needs directly (see OptionCriticTorchLearner).
-        return {}
+        """Every term of the critic and actor losses on a padded episode batch (keys: see the
+        constants above)."""
+        obs = batch[Columns.OBS]
+        out = episode_masks(batch)
+        valid = out[VALID]
+        horizon = valid.shape[1]
+        now = {k: v[:, :horizon] for k, v in obs.items()}
+        option = batch["allocation"].long()
+        out[Q] = option_value(self.pair_values(now), option)
+        out[LOGITS] = self.action_logits(now, option)
+        out[ACTING] = valid.unsqueeze(-1) & (now["agent_mask"] > 0)
+        with torch.no_grad():
+            nxt = {k: v[:, 1:] for k, v in obs.items()}
+            pair_q = self.forward_target({Columns.OBS: nxt})["pair_q"]  # (B, T, U, U)
+            switch = (nxt["decide"][..., 0] > 0) & valid
+            out[VALUE_NEXT_TARGET] = option_value(pair_q, self._switch(pair_q, switch, option))
+        return out
+
+    def _switch(
+        self, pair_q: torch.Tensor, switch: torch.Tensor, option: torch.Tensor
+    ) -> torch.Tensor:
+        """The option (..., T) in force next: ``option``, or the greedy one where ``switch``.
+
+        The matching runs on the host, so the steps are picked there (one copy of the pair
+        values), not with a boolean index on the device.
+        """
+        switch, chosen = switch.cpu(), option.cpu()
+        if switch.any():
+            chosen = chosen.clone()
+            chosen[switch] = self.greedy_option(pair_q.cpu()[switch]).to(chosen.dtype)
+        return chosen.to(option.device)
 
     # ------------------------------------------------------- target networks
     def make_target_networks(self) -> None:
