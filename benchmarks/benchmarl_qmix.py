@@ -19,7 +19,9 @@ threads 1; "env steps" are team steps (BenchMARL's frames). Each side reports, m
 way:
 
 * env steps/s and trained transitions/s over the whole training loop (sampling and updates,
-  setup and evaluation excluded); a trained transition is one team step in a gradient batch;
+  setup and evaluation excluded), per second of wall time and per second of the process's CPU
+  time (the figure to compare on a shared machine: both sides run in one process, one torch
+  thread); a trained transition is one team step in a gradient batch;
 * greedy return: the team return (the sum over the 3 agents and the 25 steps) of ``--episodes``
   greedy episodes, before training ("untrained") and after;
 * random: ``--episodes`` episodes of uniformly random actions in the side's own env package,
@@ -123,19 +125,20 @@ def run_ours(budget: int, seed: int, episodes: int) -> dict[str, Any]:
     algo = config.build_algo()
     untrained = greedy(algo)
     sampled = trained = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while sampled < budget:
         result = algo.train()
         sampled = result["env_runners"]["num_env_steps_sampled_lifetime"]
         # Absent until learning starts (after 32 episodes).
         learners = result["learners"].get("__all_modules__", {})
         trained = learners.get("num_env_steps_trained_lifetime", 0)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = {
         "run": "ours",
         "env_steps": int(sampled),
         "trained": int(trained),
         "wall_s": wall,
+        "cpu_s": cpu,
         "untrained": untrained,
         "greedy": greedy(algo),
         "random": random_return(simple_spread_v3.parallel_env, episodes, seed),
@@ -185,8 +188,8 @@ def run_benchmarl(budget: int, seed: int, episodes: int, setting: str) -> dict[s
         seed=seed,
         config=config,
     )
-    if experiment.continuous_actions:
-        raise RuntimeError("BenchMARL chose continuous actions")
+    if experiment.continuous_actions or experiment.max_steps != TASK["max_cycles"]:
+        raise RuntimeError("BenchMARL's task differs from TASK (continuous actions or horizon)")
 
     @torch.no_grad()
     def greedy() -> float:
@@ -207,9 +210,9 @@ def run_benchmarl(budget: int, seed: int, episodes: int, setting: str) -> dict[s
         return total / episodes
 
     untrained = greedy()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     experiment.run()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     iterations = experiment.n_iters_performed
     return {
         "run": f"BenchMARL {setting}",
@@ -218,6 +221,7 @@ def run_benchmarl(budget: int, seed: int, episodes: int, setting: str) -> dict[s
         * config.off_policy_n_optimizer_steps
         * config.off_policy_train_batch_size,
         "wall_s": wall,
+        "cpu_s": cpu,
         "untrained": untrained,
         "greedy": greedy(),
         "random": random_return(simple_spread_v3.parallel_env, episodes, seed),
@@ -241,15 +245,17 @@ def side(python: str, args: argparse.Namespace, seed: int, which: str) -> dict[s
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
-        "| run | seed | env steps | wall s | env steps/s | trained transitions/s "
-        "| greedy return | untrained | random |"
+        "| run | seed | env steps | wall s | CPU s | env steps/s (wall, CPU) "
+        "| trained transitions/s (wall, CPU) | greedy return | untrained | random |"
     )
-    lines = [header, "|" + " --- |" * 9]
+    lines = [header, "|" + " --- |" * 10]
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['seed']} | {r['env_steps']:,} | {r['wall_s']:.0f} "
-            f"| {r['env_steps'] / r['wall_s']:.0f} | {r['trained'] / r['wall_s']:,.0f} "
-            f"| {r['greedy']:.1f} | {r['untrained']:.1f} | {r['random']:.1f} |"
+            f"| {r['cpu_s']:.0f} | {r['env_steps'] / r['wall_s']:.0f}, "
+            f"{r['env_steps'] / r['cpu_s']:.0f} | {r['trained'] / r['wall_s']:,.0f}, "
+            f"{r['trained'] / r['cpu_s']:,.0f} | {r['greedy']:.1f} | {r['untrained']:.1f} "
+            f"| {r['random']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -263,17 +269,21 @@ def summary(rows: list[dict[str, Any]]) -> str:
         runs.setdefault(r["run"], []).append(r)
     ours = runs["ours"]
 
-    def rate(rs: list[dict[str, Any]], key: str) -> float:
-        return sum(r[key] for r in rs) / sum(r["wall_s"] for r in rs)
+    def ratio(rs: list[dict[str, Any]], key: str, time: str) -> float:
+        """Ours over ``rs``: ``key`` per second of ``time``."""
+        rate = [sum(r[key] for r in x) / sum(r[time] for r in x) for x in (ours, rs)]
+        return rate[0] / rate[1]
 
     lines = []
     for name, rs in runs.items():
         greedy = [r["greedy"] for r in rs]
         spread = f" ± {statistics.stdev(greedy):.1f}" if len(greedy) > 1 else ""
         lines.append(
-            f"{name}: greedy {statistics.mean(greedy):.1f}{spread} over {len(rs)} seed(s); "
-            f"env steps/s ×{rate(ours, 'env_steps') / rate(rs, 'env_steps'):.2f} and trained "
-            f"transitions/s ×{rate(ours, 'trained') / rate(rs, 'trained'):.2f} for ours"
+            f"{name}: greedy {statistics.mean(greedy):.1f}{spread} over {len(rs)} seed(s); ours "
+            f"samples ×{ratio(rs, 'env_steps', 'cpu_s'):.2f} the env steps per CPU second "
+            f"(×{ratio(rs, 'env_steps', 'wall_s'):.2f} per wall second) and trains "
+            f"×{ratio(rs, 'trained', 'cpu_s'):.2f} the transitions per CPU second "
+            f"(×{ratio(rs, 'trained', 'wall_s'):.2f})"
         )
     return "\n".join(lines)
 
