@@ -191,23 +191,57 @@ def test_bad_env_configs_name_the_problem(config, error, message):
         check_env_config("maaal/pettingzoo", config)
 
 
-def test_mpe_simple_spread_team_view():
+#: The MPE tasks with a tuned config: env_config, obs/state shapes, each agent's own action count.
+MPE_TASKS = {
+    "mpe_simple_spread_qmix.yaml": (
+        {"env": "mpe2.simple_spread_v3", "kwargs": {"N": 3}},
+        (3, 18 + 3),
+        (54,),
+        [5, 5, 5],
+    ),
+    # Heterogeneous agents: the speaker (3 observations, 3 actions) is padded to the listener's
+    # 11 observations and 5 actions.
+    "mpe_simple_speaker_listener_qmix.yaml": (
+        {"env": "mpe2.simple_speaker_listener_v4", "kwargs": {}},
+        (2, 11 + 2),
+        (14,),
+        [3, 5],
+    ),
+}
+
+
+@pytest.mark.parametrize("tuned", sorted(MPE_TASKS))
+def test_mpe_team_views(tuned):
     pytest.importorskip("mpe2")
-    obs_space, action_space = check_env_config(
-        "maaal/pettingzoo", {"env": "mpe2.simple_spread_v3", "kwargs": {"N": 3}}
-    )
-    assert obs_space["obs"].shape == (3, 18 + 3)
-    assert obs_space["state"].shape == (54,)
-    assert action_space["action"].nvec.tolist() == [5, 5, 5]
+    env_config, obs_shape, state_shape, own_actions = MPE_TASKS[tuned]
+    kwargs = {**env_config["kwargs"], "max_cycles": 25, "continuous_actions": False}
+    config = {**env_config, "kwargs": kwargs, "seed": 0}
+    obs_space, action_space = check_env_config("maaal/pettingzoo", config)
+    assert obs_space["obs"].shape == obs_shape and obs_space["state"].shape == state_shape
+    assert action_space["action"].nvec.tolist() == [max(own_actions)] * len(own_actions)
+    env = env_creator("maaal/pettingzoo")({**config, "num_envs": 2})
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for step in range(25):
+        assert env.observation_space.contains(obs)
+        assert obs["action_mask"].sum(-1).tolist() == [own_actions] * 2
+        assert obs["agent_mask"].all()
+        scores = rng.random(obs["action_mask"].shape) * obs["action_mask"]
+        action = {"allocation": obs["allocation"], "action": scores.argmax(-1)}
+        obs, reward, terminated, truncated, _ = env.step(action)
+        assert np.isfinite(reward).all() and (reward <= 0).all()  # MPE's costs
+        assert truncated.all() == (step == 24) and not terminated.any()
 
 
-def test_the_mpe_tuned_config_validates_before_ray():
+@pytest.mark.parametrize("tuned", sorted(MPE_TASKS))
+def test_the_mpe_tuned_configs_validate_before_ray(tuned):
     pytest.importorskip("mpe2")
     from rllib_maaal.experiment import build_experiments, load_file, validate_search_space
 
-    for experiment in build_experiments(load_file(TUNED / "mpe_simple_spread_qmix.yaml")):
+    for experiment in build_experiments(load_file(TUNED / tuned)):
         (config,) = validate_search_space(experiment)
         assert config.allocation == "none" and config.mixer == "qmix"
+        assert config.env_config["env"] == MPE_TASKS[tuned][0]["env"]
 
 
 # -- learning ---------------------------------------------------------------------------------
