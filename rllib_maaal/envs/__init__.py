@@ -13,9 +13,9 @@ from typing import Any
 
 #: Registered name → "module:function" building the team view from an env_config dict.
 TASKS: dict[str, str] = {
-    "maaal/city": "rllib_maaal.envs.city:make_team_env",
-    "maaal/intern": "rllib_maaal.envs.intern:make_team_env",
-    "maaal/football": "rllib_maaal.envs.football:make_team_env",
+    "maaal/city": "rllib_maaal.envs.city.team:make_team_env",
+    "maaal/intern": "rllib_maaal.envs.intern.team:make_team_env",
+    "maaal/football": "rllib_maaal.envs.football.team:make_team_env",
     "maaal/pettingzoo": "rllib_maaal.envs.pettingzoo_team:make_team_env",
 }
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rllib_maaal.envs.city import (
+from rllib_maaal.envs.city import env, heuristic_policy, make_team_env, parallel_env
+from rllib_maaal.envs.city.core import PAIR_FEATURES, SCENARIOS, CityCore
+from rllib_maaal.envs.city.kernels import (
     BUILD_ACTION,
     BUILDER,
     EXTINGUISH,
@@ -14,14 +16,7 @@ from rllib_maaal.envs.city import (
     FREEZE,
     GENERALIST,
     MAX_STEPS,
-    PAIR_FEATURES,
-    SCENARIOS,
     STAY,
-    CityCore,
-    env,
-    heuristic_policy,
-    make_team_env,
-    parallel_env,
 )
 
 F, B, G = FIREFIGHTER, BUILDER, GENERALIST
