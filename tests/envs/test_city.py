@@ -3,6 +3,8 @@ random play, the heuristic team, the PettingZoo and RLlib APIs, and bad input.""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -545,3 +547,23 @@ def test_human_rendering_draws_with_matplotlib():
     par.reset(seed=0)
     par.step(par.heuristic_actions())
     par.close()
+
+
+def test_a_short_seeded_trajectory_is_pinned():
+    """Random play of two 7a_7b cities for 160 steps (one autoreset) digests to what it did before
+    the env became a package; a refactor must not change it (``benchmarks/env_trajectories.py``
+    compares whole trajectories of two checkouts). A deliberate change of the task updates it."""
+    team = make_team_env({"scenario": "7a_7b", "num_envs": 2, "seed": 0})
+    obs, _ = team.reset(seed=0)
+    rng = np.random.default_rng(0)
+    digest = hashlib.sha256()
+    for _ in range(160):
+        mask, active = obs["action_mask"], obs["subtask_active"][:, None, :]
+        allocation = (rng.random((*mask.shape[:2], active.shape[-1])) * active).argmax(-1)
+        action = (rng.random(mask.shape) * mask).argmax(-1)
+        obs, reward, terminated, truncated, _ = team.step(
+            {"allocation": allocation, "action": action}
+        )
+        for value in (*(obs[key] for key in sorted(obs)), reward, terminated, truncated):
+            digest.update(np.ascontiguousarray(value).tobytes())
+    assert digest.hexdigest() == "b565cacf51657992317ea55f215256e8e6b4905403a227ace1ed130a8f95374e"
