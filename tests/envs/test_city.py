@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from rllib_maaal.envs.city import env, heuristic_policy, make_team_env, parallel_env
+from rllib_maaal.envs.city import env, heuristic_policy, kernels, make_team_env, parallel_env
 from rllib_maaal.envs.city.core import PAIR_FEATURES, SCENARIOS, CityCore
 from rllib_maaal.envs.city.kernels import (
     BUILD_ACTION,
@@ -567,3 +567,15 @@ def test_a_short_seeded_trajectory_is_pinned():
         for value in (*(obs[key] for key in sorted(obs)), reward, terminated, truncated):
             digest.update(np.ascontiguousarray(value).tobytes())
     assert digest.hexdigest() == "b565cacf51657992317ea55f215256e8e6b4905403a227ace1ed130a8f95374e"
+
+
+def test_the_kernels_state_refuses_a_missing_or_mistyped_array():
+    core = CityCore(2, seed=0)
+    arrays = {name: getattr(core, name) for name in kernels.STATE_FIELDS}
+    with pytest.raises(
+        ValueError, match=r"'health' must be array\(float64, 2d, C\); got .*float32"
+    ):
+        kernels.city_state({**arrays, "health": core.health.astype(np.float32)})
+    arrays["flames"] = arrays.pop("fire")
+    with pytest.raises(ValueError, match=r"missing \['fire'\], unknown \['flames'\]"):
+        kernels.city_state(arrays)

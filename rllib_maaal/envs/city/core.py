@@ -3,7 +3,7 @@
 The task of ALMA (Iqbal, Costales, Sha, NeurIPS 2022) used by MAAAL, rewritten from its published
 description (``specs/city.md``) and batched: :class:`CityCore` keeps B cities in NumPy arrays over
 cities × agents and cities × buildings, and one call steps all of them. The per-step rules,
-observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city_kernels`,
+observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city.kernels`,
 numba) that loop over cities, agents and buildings in machine code: as NumPy expressions they
 cost about 250 NumPy calls per step, which bound one city to half the published speed.
 

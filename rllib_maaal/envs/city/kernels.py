@@ -251,12 +251,8 @@ def step(
     per-subtask rewards (B, 2K: firefight then repair) and, for every city, success and the
     fraction of buildings completed.
     """
-    agent_mask, agent_type, agent_cell, last_action = (
-        s.agent_mask,
-        s.agent_type,
-        s.agent_cell,
-        s.last_action,
-    )
+    agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
+    last_action = s.last_action
     building_mask, fast, period, countdown = s.building_mask, s.fast, s.period, s.countdown
     health, fire, complete, burned = s.health, s.fire, s.complete, s.burned
     adjacent, t, ended, scale = s.adjacent, s.t, s.ended, s.scale
@@ -493,12 +489,8 @@ def state_features(s: CityState, out: np.ndarray) -> None:
     """Fill ``out`` (B, E·F + 1): every entity's features (agents, then buildings; padding is
     zeros), then the time t / 150."""
     agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
-    avail, last_action, building_mask, building_cell = (
-        s.avail,
-        s.last_action,
-        s.building_mask,
-        s.building_cell,
-    )
+    avail, last_action = s.avail, s.last_action
+    building_mask, building_cell = s.building_mask, s.building_cell
     fast, health, complete, burned, fire = s.fast, s.health, s.complete, s.burned, s.fire
     period, countdown, t = s.period, s.countdown, s.t
     n_cities, n_agents = agent_cell.shape
