@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -175,6 +178,18 @@ def test_bad_tree_and_part_name_the_allowed_values():
 
 
 # --------------------------------------------------------------------------- with the engine
+
+
+def test_the_zones_import_without_the_engine(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gfootball_engine", None)  # as if not installed
+    for module in [m for m in sys.modules if m.startswith("rllib_maaal.envs.football")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.delattr(importlib.import_module("rllib_maaal.envs"), "football", raising=False)
+    zones = importlib.import_module("rllib_maaal.envs.football.zones")
+    assert zones.ZoneTree("6_subtasks").n_subtasks == 6
+    football = importlib.import_module("rllib_maaal.envs.football")
+    with pytest.raises(ImportError, match="the football task needs gfootball"):
+        football.make_team_env  # noqa: B018 - the attribute loads the engine
 
 
 @pytest.fixture(scope="module")

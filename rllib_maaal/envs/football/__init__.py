@@ -3,10 +3,10 @@
 =================  ==========================================================================
 module             contents
 =================  ==========================================================================
-``core``           observations and env config (documented there), :class:`FootballMatch`
+``core``           observations and env config (documented there), ``FootballMatch``
 ``engine``         the gfootball import and the scenario proxy keeping our keeper on AI
 ``zones``          the pitch zones: subtasks, their behaviour tree and action masks
-``team``           :func:`make_team_env`: the team view RLlib trains on
+``team``           ``make_team_env``: the team view RLlib trains on
 ``pettingzoo``     :func:`parallel_env` / :func:`env`: PettingZoo's APIs for one match
 ``policies``       :func:`fixed_bt_policy`: the scripted team (Fixed-BT)
 ``runner``         :func:`play_matches`: whole matches in worker processes, win/draw/loss
@@ -14,32 +14,37 @@ module             contents
 =================  ==========================================================================
 """
 
-from rllib_maaal.envs.football.core import DEFAULTS, VECTORIZE, FootballMatch
-from rllib_maaal.envs.football.engine import keeper_on_ai_scenario
-from rllib_maaal.envs.football.pettingzoo import FootballParallelEnv, env, parallel_env
-from rllib_maaal.envs.football.policies import fixed_bt_policy
-from rllib_maaal.envs.football.render import PitchRenderer
-from rllib_maaal.envs.football.runner import play_matches
-from rllib_maaal.envs.football.team import (
-    FootballTeamCore,
-    FootballTeamEnv,
-    check_env_config,
-    make_team_env,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULTS",
-    "VECTORIZE",
-    "FootballMatch",
-    "FootballParallelEnv",
-    "FootballTeamCore",
-    "FootballTeamEnv",
-    "PitchRenderer",
-    "check_env_config",
-    "env",
-    "fixed_bt_policy",
-    "keeper_on_ai_scenario",
-    "make_team_env",
-    "parallel_env",
-    "play_matches",
-]
+import importlib
+from typing import Any
+
+#: The public names and the module each comes from. They load on first use: ``zones`` (the pitch
+#: geometry and trees) must import without the engine, which every other module needs.
+_EXPORTS = {
+    "DEFAULTS": "core",
+    "VECTORIZE": "core",
+    "FootballMatch": "core",
+    "keeper_on_ai_scenario": "engine",
+    "FootballParallelEnv": "pettingzoo",
+    "env": "pettingzoo",
+    "parallel_env": "pettingzoo",
+    "fixed_bt_policy": "policies",
+    "PitchRenderer": "render",
+    "play_matches": "runner",
+    "FootballTeamCore": "team",
+    "FootballTeamEnv": "team",
+    "check_env_config": "team",
+    "make_team_env": "team",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
