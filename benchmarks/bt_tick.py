@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from rllib_maaal.bt import CompiledTree, tick_instance
-from rllib_maaal.envs.city import city_tree
+from rllib_maaal.envs.city.core import city_tree
 
 
 def per_city_microseconds(n_buildings: int, cities: int, repeats: int) -> tuple[float, float]:

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from rllib_maaal.envs import football
-from rllib_maaal.envs.football_zones import BUILTIN_AI
+from rllib_maaal.envs.football.zones import BUILTIN_AI
 
 
 def bare_env(scenario: str):

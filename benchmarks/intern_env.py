@@ -15,12 +15,9 @@ import time
 
 import numpy as np
 
-from rllib_maaal.envs.intern import (
-    OraclePlanner,
-    evaluate,
+from rllib_maaal.envs.intern import OraclePlanner, evaluate, make_team_env, parallel_env
+from rllib_maaal.envs.intern.policies import (
     fixed_policy,
-    make_team_env,
-    parallel_env,
     random_message_policy,
     response_policy,
 )

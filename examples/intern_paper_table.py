@@ -27,13 +27,8 @@ import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 
-from rllib_maaal.envs.intern import (
-    InternConfig,
-    InternCore,
-    Policy,
-    fixed_policy,
-    random_message_policy,
-)
+from rllib_maaal.envs.intern import InternConfig, InternCore
+from rllib_maaal.envs.intern.policies import Policy, fixed_policy, random_message_policy
 
 TUNED = Path(__file__).resolve().parents[1] / "tuned_configs" / "intern_option_critic.yaml"
 #: The paper's table: average reward per intern-day, 0.9-discounted return.

@@ -360,7 +360,8 @@ def test_network_sizes_come_from_model_config(tmp_path):
 
 def test_a_missing_football_engine_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "gfootball_engine", None)  # import fails
-    monkeypatch.delitem(sys.modules, "rllib_maaal.envs.football", raising=False)
+    for module in [m for m in sys.modules if m.startswith("rllib_maaal.envs.football")]:
+        monkeypatch.delitem(sys.modules, module)
     football = {"run": "MAAAL", "env": "maaal/football", "config": {"num_env_runners": 0}}
     experiments = write_experiments(tmp_path / "x.yaml", x=football)
     assert cli.main(["train", "--file", str(experiments)]) == 2

@@ -1,8 +1,12 @@
 """Environments of rllib_maaal, registered with RLlib/Tune under ``maaal/<task>``.
 
-Each task module provides PettingZoo's ``env()`` / ``parallel_env()`` and ``make_team_env(config)``,
-which returns the team view (:mod:`rllib_maaal.envs.team`): a ``gymnasium.Env`` for one instance, or
-a batched ``gymnasium.vector.VectorEnv`` when RLlib passes ``num_envs`` (vector entry point).
+Each task is a package (``city``, ``intern``, ``football``) of the same modules: ``core`` (the
+batched dynamics), ``team`` (``make_team_env(config)``: the team view of
+:mod:`rllib_maaal.envs.team`, a ``gymnasium.Env`` for one instance, or a batched
+``gymnasium.vector.VectorEnv`` when RLlib passes ``num_envs``, its vector entry point),
+``pettingzoo`` (PettingZoo's ``env()`` / ``parallel_env()``), ``policies`` (the scripted team) and
+``render``; the package exports its public names. ``pettingzoo_team`` is the team view of any
+PettingZoo env, ``rendering`` the drawing helpers the renderers share.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from typing import Any
 
 #: Registered name → "module:function" building the team view from an env_config dict.
 TASKS: dict[str, str] = {
-    "maaal/city": "rllib_maaal.envs.city:make_team_env",
-    "maaal/intern": "rllib_maaal.envs.intern:make_team_env",
-    "maaal/football": "rllib_maaal.envs.football:make_team_env",
+    "maaal/city": "rllib_maaal.envs.city.team:make_team_env",
+    "maaal/intern": "rllib_maaal.envs.intern.team:make_team_env",
+    "maaal/football": "rllib_maaal.envs.football.team:make_team_env",
     "maaal/pettingzoo": "rllib_maaal.envs.pettingzoo_team:make_team_env",
 }
 

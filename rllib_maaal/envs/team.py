@@ -443,5 +443,21 @@ def team_env(
     return BatchedTeamEnv(core) if batched else SingleTeamEnv(core, render_mode=render_mode)
 
 
+def rule_policy(observation: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The task's scripted team: the rule allocation at decisions (else the one in force), and
+    every agent's rule action inside the subtask of its unit (R-AL / Fixed-BT).
+
+    Takes a team observation (batched (B, ...) or single) and returns the matching team action.
+    """
+    allocation = np.where(
+        observation["decide"][..., :1] > 0,
+        observation["rule_allocation"],
+        observation["allocation"],
+    )
+    subtask = np.take_along_axis(allocation, np.asarray(observation["agent_unit"]), -1)
+    action = np.take_along_axis(observation["rule_action"], subtask[..., None], -1)[..., 0]
+    return {"allocation": allocation, "action": action}
+
+
 def _first(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     return {k: v[0] for k, v in batch.items() if not k.startswith("_")}

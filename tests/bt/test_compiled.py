@@ -11,7 +11,7 @@ from py_trees.common import ParallelPolicy
 from py_trees.composites import Parallel, Selector, Sequence
 
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf, replicate, tick_instance
-from rllib_maaal.envs.city import city_tree
+from rllib_maaal.envs.city.core import city_tree
 
 MASK = np.ones(4, bool)
 

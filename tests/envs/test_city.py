@@ -3,10 +3,14 @@ random play, the heuristic team, the PettingZoo and RLlib APIs, and bad input.""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from rllib_maaal.envs.city import (
+from rllib_maaal.envs.city import env, heuristic_policy, kernels, make_team_env, parallel_env
+from rllib_maaal.envs.city.core import PAIR_FEATURES, SCENARIOS, CityCore
+from rllib_maaal.envs.city.kernels import (
     BUILD_ACTION,
     BUILDER,
     EXTINGUISH,
@@ -14,14 +18,7 @@ from rllib_maaal.envs.city import (
     FREEZE,
     GENERALIST,
     MAX_STEPS,
-    PAIR_FEATURES,
-    SCENARIOS,
     STAY,
-    CityCore,
-    env,
-    heuristic_policy,
-    make_team_env,
-    parallel_env,
 )
 
 F, B, G = FIREFIGHTER, BUILDER, GENERALIST
@@ -578,3 +575,35 @@ def test_the_replay_codec_rebuilds_every_observation_exactly(obs_layout):
         assert value.dtype == want.dtype, key
     per_step = sum(value[0, 0].nbytes for value in steps.values())
     assert per_step < sum(value[0].nbytes for value in obs.values()) / 2
+
+
+def test_a_short_seeded_trajectory_is_pinned():
+    """Random play of two 7a_7b cities for 160 steps (one autoreset) digests to what it did before
+    the env became a package; a refactor must not change it (``benchmarks/env_trajectories.py``
+    compares whole trajectories of two checkouts). A deliberate change of the task updates it."""
+    team = make_team_env({"scenario": "7a_7b", "num_envs": 2, "seed": 0})
+    obs, _ = team.reset(seed=0)
+    rng = np.random.default_rng(0)
+    digest = hashlib.sha256()
+    for _ in range(160):
+        mask, active = obs["action_mask"], obs["subtask_active"][:, None, :]
+        allocation = (rng.random((*mask.shape[:2], active.shape[-1])) * active).argmax(-1)
+        action = (rng.random(mask.shape) * mask).argmax(-1)
+        obs, reward, terminated, truncated, _ = team.step(
+            {"allocation": allocation, "action": action}
+        )
+        for value in (*(obs[key] for key in sorted(obs)), reward, terminated, truncated):
+            digest.update(np.ascontiguousarray(value).tobytes())
+    assert digest.hexdigest() == "b565cacf51657992317ea55f215256e8e6b4905403a227ace1ed130a8f95374e"
+
+
+def test_the_kernels_state_refuses_a_missing_or_mistyped_array():
+    core = CityCore(2, seed=0)
+    arrays = {name: getattr(core, name) for name in kernels.STATE_FIELDS}
+    with pytest.raises(
+        ValueError, match=r"'health' must be array\(float64, 2d, C\); got .*float32"
+    ):
+        kernels.city_state({**arrays, "health": core.health.astype(np.float32)})
+    arrays["flames"] = arrays.pop("fire")
+    with pytest.raises(ValueError, match=r"missing \['fire'\], unknown \['flames'\]"):
+        kernels.city_state(arrays)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 
 from rllib_maaal.bt import tick_instance
-from rllib_maaal.envs.football_zones import (
+from rllib_maaal.envs.football.zones import (
     BUILTIN_AI,
     SHOT,
     SLIDING,
@@ -177,6 +180,18 @@ def test_bad_tree_and_part_name_the_allowed_values():
 # --------------------------------------------------------------------------- with the engine
 
 
+def test_the_zones_import_without_the_engine(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gfootball_engine", None)  # as if not installed
+    for module in [m for m in sys.modules if m.startswith("rllib_maaal.envs.football")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.delattr(importlib.import_module("rllib_maaal.envs"), "football", raising=False)
+    zones = importlib.import_module("rllib_maaal.envs.football.zones")
+    assert zones.ZoneTree("6_subtasks").n_subtasks == 6
+    football = importlib.import_module("rllib_maaal.envs.football")
+    with pytest.raises(ImportError, match="the football task needs gfootball"):
+        football.make_team_env  # noqa: B018 - the attribute loads the engine
+
+
 @pytest.fixture(scope="module")
 def football():
     pytest.importorskip("gfootball")
@@ -318,14 +333,16 @@ def test_allocation_must_point_at_active_subtasks_when_deciding(football, team_e
 
 @pytest.mark.football
 def test_render_draws_players_ball_and_zones(football):
+    from rllib_maaal.envs.football import render
+
     env = football.make_team_env({"render_mode": "rgb_array"})
     env.reset(seed=0)
     frame = env.render()
     env.close()
     assert frame.dtype == np.uint8 and frame.shape == (231, 510, 3)
-    assert (frame == football.THEIRS).all(-1).sum() > 11 * 40
+    assert (frame == render.THEIRS).all(-1).sum() > 11 * 40
 
-    renderer = football.PitchRenderer(TEN)
+    renderer = render.PitchRenderer(TEN)
     ours = np.stack([np.linspace(-0.9, 0.9, 11), np.full(11, -0.3)], -1)
     theirs = ours * [1, -1]
     allocation = np.arange(10)
@@ -333,18 +350,16 @@ def test_render_draws_players_ball_and_zones(football):
     frame = renderer.render(
         ours, theirs, np.array([0.0, 0.0, 0.1]), active, allocation, 1 + allocation
     )
-    row, col = football._to_pixels(ours).T
-    assert (frame[row[1:], col[1:]] == football._ZONE_COLOURS[allocation]).all()
-    assert (frame[row[0], col[0]] == football.OURS).all()  # our keeper, not allocated
-    row, col = football._to_pixels(theirs).T
-    assert (frame[row, col] == football.THEIRS).all()
-    assert (
-        frame[football._to_pixels(np.zeros(2))[0], football._to_pixels(np.zeros(2))[1]] == 255
-    ).all()
+    row, col = render.to_pixels(ours).T
+    assert (frame[row[1:], col[1:]] == render.ZONE_COLOURS[allocation]).all()
+    assert (frame[row[0], col[0]] == render.OURS).all()  # our keeper, not allocated
+    row, col = render.to_pixels(theirs).T
+    assert (frame[row, col] == render.THEIRS).all()
+    assert (frame[render.to_pixels(np.zeros(2))[0], render.to_pixels(np.zeros(2))[1]] == 255).all()
     # zones are tinted in their colour: 0.45 of it while active, 0.15 while not
-    rows, cols = football._to_pixels(np.array([[-0.3, -0.1], [0.3, -0.1]])).T
+    rows, cols = render.to_pixels(np.array([[-0.3, -0.1], [0.3, -0.1]])).T
     grass = np.array([24, 66, 24])
-    colours = football._ZONE_COLOURS[[0, 5]]
+    colours = render.ZONE_COLOURS[[0, 5]]
     expected = (grass + np.array([[0.45], [0.15]]) * colours).astype(np.uint8)
     assert (frame[rows, cols] == expected).all()
 

@@ -17,11 +17,13 @@ from rllib_maaal.envs.intern import (
     OraclePlanner,
     env,
     evaluate,
-    fixed_policy,
-    intern_reward,
     make_team_env,
-    next_state,
+    obs_columns,
     parallel_env,
+)
+from rllib_maaal.envs.intern.core import intern_reward, next_state
+from rllib_maaal.envs.intern.policies import (
+    fixed_policy,
     random_message_policy,
     response_policy,
 )
@@ -367,3 +369,14 @@ def test_render_rgb_array():
     pz.reset(seed=0)
     frame = pz.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+
+
+def test_features_are_addressed_by_name():
+    core = InternCore(CFG, num_envs=2, seed=0)
+    core.reset(np.ones(2, bool))
+    obs = core.intern_features()
+    team, opponent = obs_columns(["team", "opponent"])
+    np.testing.assert_array_equal(obs[..., team], np.broadcast_to(core.agent_unit, (2, 32)))
+    np.testing.assert_array_equal(obs[..., opponent], core.partners[:, core.agent_unit])
+    with pytest.raises(ValueError, match="must be one of wellbeing, .*evidence_1; got 'teams'"):
+        obs_columns(["team", "teams"])

@@ -10,11 +10,11 @@ from rllib_maaal.algorithms.option_critic import OptionCriticConfig
 from rllib_maaal.algorithms.option_critic.torch.option_critic_torch_rl_module import (
     OptionCriticTorchRLModule,
 )
-from rllib_maaal.envs.intern import OBS_FEATURES, InternConfig, InternCore
+from rllib_maaal.envs.intern import InternConfig, InternCore, obs_columns
 from rllib_maaal.grouping import random_pairing
 
 #: The intern observation columns that hold team labels.
-LABELS = [OBS_FEATURES.index("team"), OBS_FEATURES.index("opponent")]
+LABELS = obs_columns(["team", "opponent"])
 #: A small cohort: 5 teams (one sits out in a maximal pairing) of 3 interns, 2 weeks.
 SMALL = InternConfig(n_teams=5, team_size=3, n_weeks=2)
 

@@ -10,7 +10,8 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 
 from rllib_maaal.algorithms.option_critic import OptionCritic, OptionCriticConfig
-from rllib_maaal.envs.intern import InternConfig, evaluate, fixed_policy
+from rllib_maaal.envs.intern import InternConfig, evaluate
+from rllib_maaal.envs.intern.policies import fixed_policy
 from rllib_maaal.experiment import load_file
 
 TUNED = Path(__file__).parents[3] / "tuned_configs" / "intern_option_critic.yaml"

@@ -3,16 +3,19 @@
 The task of ALMA (Iqbal, Costales, Sha, NeurIPS 2022) used by MAAAL, rewritten from its published
 description (``docs/tasks.md``) and batched: :class:`CityCore` keeps B cities in NumPy arrays over
 cities × agents and cities × buildings, and one call steps all of them. The per-step rules,
-observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city_kernels`,
+observations and scripted behaviour are compiled kernels (:mod:`rllib_maaal.envs.city.kernels`,
 numba) that loop over cities, agents and buildings in machine code: as NumPy expressions they
 cost about 250 NumPy calls per step, which bound one city to half the published speed.
 
 Three views share the core:
 
-* :func:`make_team_env` — the team view of :mod:`rllib_maaal.envs.team` that RLlib trains on
-  (one ``gymnasium.Env``, or a ``VectorEnv`` of ``num_envs`` cities);
-* :func:`parallel_env` / :func:`env` — PettingZoo's parallel and AEC APIs for one city;
-* :func:`heuristic_policy` — the scripted controller (rule allocation + rule actions).
+* :func:`~rllib_maaal.envs.city.team.make_team_env` — the team view of
+  :mod:`rllib_maaal.envs.team` that RLlib trains on (one ``gymnasium.Env``, or a ``VectorEnv`` of
+  ``num_envs`` cities);
+* :func:`~rllib_maaal.envs.city.pettingzoo.parallel_env` / ``env`` — PettingZoo's parallel and
+  AEC APIs for one city;
+* :func:`~rllib_maaal.envs.city.policies.heuristic_policy` — the scripted controller (rule
+  allocation + rule actions).
 
 Subtasks: building k has ``firefight_k`` (subtask k) and ``repair_k`` (subtask B_max + k), ticked by
 the behaviour tree of :func:`city_tree` (per building, in parallel, a fallback of
@@ -21,22 +24,17 @@ the behaviour tree of :func:`city_tree` (per building, in parallel, a fallback o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import py_trees
-from gymnasium import spaces
-from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec
 from py_trees.composites import Selector, Sequence
 
 from rllib_maaal.bt import CompiledTree, Condition, SubtaskLeaf, replicate
-from rllib_maaal.envs import city_kernels as kernels
-from rllib_maaal.envs import rendering
-from rllib_maaal.envs.city_kernels import (
+from rllib_maaal.envs.city import kernels
+from rllib_maaal.envs.city.codec import CityCodec
+from rllib_maaal.envs.city.kernels import (
     BUILD_ACTION,
     CELL_XY,
     EXTINGUISH,
@@ -49,26 +47,23 @@ from rllib_maaal.envs.city_kernels import (
     STAY,
     TRASH,
 )
-from rllib_maaal.envs.city_kernels import BUILDER as BUILDER  # re-exported: the city's vocabulary
-from rllib_maaal.envs.city_kernels import FIREFIGHTER as FIREFIGHTER
-from rllib_maaal.envs.city_kernels import GENERALIST as GENERALIST
-from rllib_maaal.envs.city_kernels import MAX_STEPS as MAX_STEPS
+from rllib_maaal.envs.city.kernels import BUILDER as BUILDER  # re-exported: the vocabulary
+from rllib_maaal.envs.city.kernels import FIREFIGHTER as FIREFIGHTER
+from rllib_maaal.envs.city.kernels import GENERALIST as GENERALIST
+from rllib_maaal.envs.city.kernels import MAX_STEPS as MAX_STEPS
+from rllib_maaal.envs.city.render import render_city
 from rllib_maaal.envs.team import (
-    ObservationCodec,
     action_shape_error,
-    check_agent_actions,
     check_allocation_interval,
-    check_env_config_keys,
     check_running,
     integer_array,
     team_action_space,
-    team_env,
     team_observation_space,
     unavailable_action_error,
 )
 from rllib_maaal.validation import check_choice
 
-# --- World constants of episode starts (docs/tasks.md; the rules' are in city_kernels) ---------
+# --- World constants of episode starts (docs/tasks.md; the rules' are in kernels) -------------
 SITE_COORDS = (1, 4, 7, 10, 13)  # building sites: this lattice squared
 FIRE_PROB = 0.4
 HEALTH_BANDS = ((0.25, 0.40), (0.60, 0.75))
@@ -160,15 +155,6 @@ SCENARIOS = {
 
 TEAMS = ("random", "fixed")
 OBS_LAYOUTS = ("entity", "flat")
-ENV_CONFIG_DEFAULTS: dict[str, Any] = {
-    "scenario": "7a_7b",
-    "teams": "random",
-    "obs_layout": "entity",
-    "allocation_interval": 5,
-    "num_envs": None,
-    "render_mode": None,
-    "seed": None,
-}
 
 
 def city_tree(n_buildings: int) -> py_trees.behaviour.Behaviour:
@@ -208,8 +194,9 @@ class CityCore:
     State arrays are (B, N) over agents (padded to the scenario's maximum, ``agent_mask``) and
     (B, K) over buildings (``building_mask``). Positions are flat cell indices ``x·16 + y``;
     padded entities sit on an extra ``TRASH`` cell that is always occupied. The kernels of
-    :mod:`~rllib_maaal.envs.city_kernels` update them in place; their dtypes are the ones the
-    kernels are compiled for.
+    :mod:`~rllib_maaal.envs.city.kernels` update them in place through ``self.arrays``, a
+    :class:`~rllib_maaal.envs.city.kernels.CityState` of these very arrays: they are changed in
+    place, never rebound. Their dtypes are the ones the kernels are compiled for.
     """
 
     def __init__(
@@ -278,7 +265,7 @@ class CityCore:
         self.ended = np.ones(B, bool)  # episode over (or never started): reset before stepping
         self.avail = np.zeros((B, N, N_ACTIONS), bool)
         self.avail_moves = np.zeros((B, N), np.uint8)  # available moves as a move set
-        self._stale = np.zeros(B, bool)  # cities whose tree conditions changed (scratch)
+        self.stale = np.zeros(B, bool)  # cities whose tree conditions changed (scratch)
         # constant parts of the observation (read-only, shared between steps)
         self._constant = {
             "subtask_type": np.broadcast_to(self.subtask_type, (B, M)),
@@ -287,6 +274,9 @@ class CityCore:
             ),
             "agent_unit": np.broadcast_to(np.arange(N), (B, N)),
         }
+        self.arrays = kernels.city_state(
+            {name: getattr(self, name) for name in kernels.STATE_FIELDS}
+        )
 
     # --- episode start -----------------------------------------------------------------------
     def reset(self, which: np.ndarray, seed: int | None = None) -> None:
@@ -338,9 +328,7 @@ class CityCore:
         self.ended[rows] = False
         self.adjacent[rows] = site_building[:, _ADJ_SITE]
         self.last_decision[rows] = 0
-        kernels.walking_distance(
-            which, self.adjacent, self.building_cell, self.distance, self.closer
-        )
+        kernels.walking_distance(self.arrays, which)
         self._refresh(which, new_episode=True)
 
     def set_state(
@@ -389,9 +377,7 @@ class CityCore:
         site_building[[_SITE_CELLS.tolist().index(c) for c in cells]] = np.arange(nb)
         self.adjacent[index] = site_building[_ADJ_SITE]
         which = np.arange(self.num_envs) == index
-        kernels.walking_distance(
-            which, self.adjacent, self.building_cell, self.distance, self.closer
-        )
+        kernels.walking_distance(self.arrays, which)
         self._refresh(which, new_episode=True)
 
     def _cities(self, which: np.ndarray) -> np.ndarray:
@@ -423,29 +409,7 @@ class CityCore:
         # collision priorities for every stepped city, drawn whether or not agents collide
         priority = self.rng.random((np.count_nonzero(which), self.n_agents))
         reward, terminated, truncated, subtask_reward, success, fraction = kernels.step(
-            which,
-            act,
-            allocation,
-            priority,
-            self.scale,
-            self.agent_mask,
-            self.agent_type,
-            self.agent_cell,
-            self.last_action,
-            self.building_mask,
-            self.adjacent,
-            self.fast,
-            self.period,
-            self.countdown,
-            self.health,
-            self.fire,
-            self.complete,
-            self.burned,
-            self.t,
-            self.decide,
-            self.allocation,
-            self.last_decision,
-            self.ended,
+            self.arrays, which, act, allocation, priority
         )
         self._refresh(which)
         done = terminated | truncated
@@ -476,9 +440,7 @@ class CityCore:
             raise action_shape_error(act, (B, N))
         # C-contiguous int64: the one array type the kernels are compiled for
         act, allocation = integer_array("actions", act), integer_array("allocation", allocation)
-        kind, b, i = kernels.first_invalid(
-            which, act, allocation, self.avail, self.agent_mask, self.decide, self.active
-        )
+        kind, b, i = kernels.first_invalid(self.arrays, which, act, allocation)
         if kind == 1:
             raise unavailable_action_error(act, self.avail, b, i, self.agent_names)
         if kind == 2:
@@ -493,30 +455,10 @@ class CityCore:
 
     def _refresh(self, which: np.ndarray, new_episode: bool = False) -> None:
         """Recompute the available actions, the tree's active subtasks and the decision flag."""
-        n_stale = kernels.refresh(
-            which,
-            new_episode,
-            self.allocation_interval,
-            self.agent_mask,
-            self.agent_type,
-            self.agent_cell,
-            self.building_mask,
-            self.building_cell,
-            self.adjacent,
-            self.fire,
-            self.complete,
-            self.burned,
-            self.t,
-            self.last_decision,
-            self.avail,
-            self.avail_moves,
-            self.conditions,
-            self._stale,
-            self.decide,
-        )
+        n_stale = kernels.refresh(self.arrays, which, new_episode)
         if n_stale == 0:  # the tree is a pure function of its conditions: tick where they changed
             return
-        rows = np.flatnonzero(self._stale)
+        rows = np.flatnonzero(self.stale)
         on_fire, needs_repair = np.split(self.conditions[rows], 2, axis=1)
         active = self.tree.tick(
             {"on_fire": on_fire, "needs_repair": needs_repair}, len(rows)
@@ -529,24 +471,7 @@ class CityCore:
     def _state(self) -> np.ndarray:
         """(B, E·F + 1): every entity's features (ALMA's layout), then the time t / 150."""
         state = np.empty((self.num_envs, self.n_entities * N_FEATURES + 1), np.float32)
-        kernels.state_features(
-            state,
-            self.agent_mask,
-            self.agent_type,
-            self.agent_cell,
-            self.avail,
-            self.last_action,
-            self.building_mask,
-            self.building_cell,
-            self.fast,
-            self.health,
-            self.complete,
-            self.burned,
-            self.fire,
-            self.period,
-            self.countdown,
-            self.t,
-        )
+        kernels.state_features(self.arrays, state)
         return state
 
     def entity_features(self) -> np.ndarray:
@@ -586,15 +511,11 @@ class CityCore:
             ).astype(np.float32)
         return obs
 
-    def observation_codec(self, drop: Iterable[str] = ()) -> CityCodec:
-        """How the replay stores this city's observations (see :class:`CityCodec`)."""
-        return CityCodec(self.single_observation_space, drop, self.n_agents, self.n_buildings)
-
     def _subtask_status(self, state: np.ndarray) -> np.ndarray:
         """(B, M, STATUS_DIM): the building's type, position and features (taken from the
         ``state``), plus the count of agents allocated to the subtask."""
         status = np.empty((self.num_envs, self.n_subtasks, STATUS_DIM), np.float32)
-        kernels.subtask_status(status, state, self.agent_mask, self.allocation)
+        kernels.subtask_status(self.arrays, state, status)
         return status
 
     def _pair_features(self) -> np.ndarray:
@@ -619,20 +540,17 @@ class CityCore:
         present = self.agent_mask[:, :, None] & np.tile(self.building_mask, 2)[:, None]
         return np.where(present[..., None], pair, 0.0).astype(np.float32)
 
+    def observation_codec(self, drop: Iterable[str] = ()) -> CityCodec:
+        """How the replay stores this city's observations (see :class:`CityCodec`)."""
+        return CityCodec(self.single_observation_space, drop, self.n_agents, self.n_buildings)
+
     # --- scripted behaviour ----------------------------------------------------------------------
     def rule_allocation(self) -> np.ndarray:
         """(B, N) each agent's nearest active subtask that suits its type: firefighters fight
         fires, builders repair, generalists help at the nearest fire, else repair. An agent with
         no suitable active subtask takes the nearest active one."""
         allocation = np.empty((self.num_envs, self.n_agents), np.int64)
-        kernels.rule_allocation(
-            allocation,
-            self.agent_mask,
-            self.agent_type,
-            self.agent_cell,
-            self.active,
-            self.distance,
-        )
+        kernels.rule_allocation(self.arrays, allocation)
         return allocation
 
     def rule_action(self) -> np.ndarray:
@@ -641,306 +559,9 @@ class CityCore:
         it — extinguish (firefight; freeze for generalists) or build (repair) — or stay when the
         work action is unavailable."""
         action = np.empty((self.num_envs, self.n_agents, self.n_subtasks), np.int64)
-        kernels.rule_action(
-            action,
-            self.agent_type,
-            self.agent_cell,
-            self.avail,
-            self.avail_moves,
-            self.distance,
-            self.closer,
-        )
+        kernels.rule_action(self.arrays, action)
         return action
 
-    # --- rendering -------------------------------------------------------------------------------
     def render(self, index: int = 0, allocation_lines: bool = True) -> np.ndarray:
-        """An RGB frame of city ``index``: buildings (health bar, fire, green when complete,
-        black when burned down), agents by type (red firefighter, blue builder, purple
-        generalist), and optionally a line from each agent to its allocated building."""
-        cell = 32
-        image = rendering.grid_canvas(GRID, cell, (235, 235, 228), (205, 205, 198))
-        for k in np.flatnonzero(self.building_mask[index]):
-            x, y = CELL_XY[self.building_cell[index, k]]
-            if self.burned[index, k]:
-                rendering.fill_cell(image, x, y, cell, (30, 30, 30), inset=1)
-                continue
-            rendering.fill_cell(image, x, y, cell, (150, 150, 150), inset=1)
-            color = (40, 170, 60) if self.complete[index, k] else (90, 120, 200)
-            rendering.fill_cell(image, x, y, cell, color, inset=1, fraction=self.health[index, k])
-            if self.fire[index, k] > 0:
-                inset = int(cell * (0.5 - 0.35 * self.fire[index, k]))
-                rendering.fill_cell(image, x, y, cell, (245, 120, 20), inset=max(inset, 2))
-        colors = ((220, 40, 40), (40, 80, 230), (150, 60, 190))
-        for i in np.flatnonzero(self.agent_mask[index]):
-            xy = tuple(CELL_XY[self.agent_cell[index, i]])
-            if allocation_lines:
-                k = self.allocation[index, i] % self.n_buildings
-                end = tuple(CELL_XY[self.building_cell[index, k]])
-                rendering.draw_line(image, xy, end, cell, colors[self.agent_type[index, i]])
-        for i in np.flatnonzero(self.agent_mask[index]):
-            x, y = CELL_XY[self.agent_cell[index, i]]
-            rendering.draw_disc(image, x, y, cell, colors[self.agent_type[index, i]], 0.35)
-        return image
-
-
-#: The geometric pair features (dx, dy, walk) of an agent and a building; the rest of a pair's
-#: features are the one-hot (agent type, subtask type), fixed for an episode.
-_PAIR_GEOMETRY = 3
-
-
-class CityCodec(ObservationCodec):
-    """The replay's storage of the city's observations, which repeat themselves (see
-    ``CityCore.observe``): ``state`` is every entity's features and then the time; ``obs`` is
-    the agents' rows of them (entity layout) or those rows followed by all of them (flat);
-    ``pair`` gives a building's two subtasks the same geometric features, and its (agent type,
-    subtask type) one-hots do not change within an episode. Stored per step: ``entities`` (flat
-    layout: ``state``), the time, one copy of the geometric pair features; once per episode:
-    the masks, the subtask table and the pair one-hots. Decoding rebuilds every key exactly.
-    """
-
-    def __init__(
-        self, space: spaces.Dict, drop: Iterable[str], n_agents: int, n_buildings: int
-    ) -> None:
-        constant = ("subtask_type", "subtask_action_mask", "agent_unit", "agent_mask")
-        super().__init__(space, (*constant, "entity_mask"), drop)
-        self.flat = "entities" not in space.spaces
-        self.n_agents, self.n_buildings = n_agents, n_buildings
-        self.n_entity_values = space["state"].shape[0] - 1
-        self.step_keys = tuple(key for key in self.step_keys if key != "obs")
-
-    def encode_step(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = super().encode_step(obs)
-        if not self.flat and "state" in out:
-            out["state"] = obs["state"][..., self.n_entity_values :]
-        if "pair" in out:
-            out["pair"] = obs["pair"][..., : self.n_buildings, :_PAIR_GEOMETRY]
-        return out
-
-    def encode_constant(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = super().encode_constant(obs)
-        if "pair" in self.dtypes:
-            out["pair_kind"] = obs["pair"][..., _PAIR_GEOMETRY:]
-        return out
-
-    def decode(
-        self, steps: Mapping[str, np.ndarray], constant: Mapping[str, np.ndarray], valid: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        out = super().decode(steps, constant, valid)
-        lead = valid.shape
-        if self.flat:
-            entity_values = out["state"][..., :-1]
-        else:
-            entity_values = out["entities"].reshape(*lead, self.n_entity_values)
-            if "state" in out:  # written in place: these are the replay's largest arrays
-                state = np.empty((*lead, self.n_entity_values + 1), np.float32)
-                state[..., :-1] = entity_values
-                state[..., -1:] = out["state"]
-                out["state"] = state
-        if "obs" in self.dtypes:
-            own = entity_values.reshape(*lead, -1, N_FEATURES)[..., : self.n_agents, :]
-            if self.flat:
-                every = entity_values[..., None, :]
-                shape = (*lead, self.n_agents, self.n_entity_values)
-                own = np.concatenate([own, np.broadcast_to(every, shape)], axis=-1)
-            out["obs"] = own
-        if "pair" in out:
-            geometry, kind = out["pair"], constant["pair_kind"]
-            pair = np.empty((*lead, *kind.shape[1:-1], len(PAIR_FEATURES)), np.float32)
-            pair[..., : self.n_buildings, :_PAIR_GEOMETRY] = geometry
-            pair[..., self.n_buildings :, :_PAIR_GEOMETRY] = geometry
-            pair[..., _PAIR_GEOMETRY:] = kind[:, None]
-            pair[~valid, ..., _PAIR_GEOMETRY:] = 0
-            out["pair"] = pair
-        return out
-
-
-# --- Team view for RLlib -----------------------------------------------------------------------
-def _core_from_config(config: dict[str, Any], num_envs: int) -> CityCore:
-    check_env_config_keys("city", config, ENV_CONFIG_DEFAULTS)
-    cfg = {**ENV_CONFIG_DEFAULTS, **config}
-    render_mode = cfg["render_mode"]
-    check_choice("render_mode", render_mode, (None, *CityParallelEnv.metadata["render_modes"]))
-    return CityCore(
-        num_envs=num_envs,
-        scenario=cfg["scenario"],
-        teams=cfg["teams"],
-        obs_layout=cfg["obs_layout"],
-        allocation_interval=cfg["allocation_interval"],
-        seed=cfg["seed"],
-    )
-
-
-def make_team_env(config: dict[str, Any] | None = None) -> gym.Env | gym.vector.VectorEnv:
-    """The team view of the city task (registered as ``maaal/city``).
-
-    ``config`` keys (all optional): ``scenario`` (see ``SCENARIOS``), ``teams`` ("random" or
-    "fixed" F, B, G cycling), ``obs_layout`` ("entity" or "flat"), ``allocation_interval``,
-    ``seed``, ``render_mode``, and ``num_envs`` (RLlib's vector entry point: a ``VectorEnv``).
-    """
-    config = dict(config or {})
-    num_envs = config.get("num_envs")
-    core = _core_from_config(config, 1 if num_envs is None else num_envs)
-    return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
-
-
-def check_env_config(config: dict[str, Any]) -> tuple[spaces.Space, spaces.Space]:
-    """Validate a ``maaal/city`` env_config; the team view's observation and action spaces."""
-    config = {k: v for k, v in config.items() if k != "num_envs"}
-    core = _core_from_config(config, 1)
-    return core.single_observation_space, core.single_action_space
-
-
-# --- PettingZoo ------------------------------------------------------------------------------
-class CityParallelEnv(ParallelEnv):
-    """One city with PettingZoo's parallel API.
-
-    Observations are dicts ``{"observation": own features + every entity's (flat layout),
-    "action_mask": int8 (12,)}`` (PettingZoo's masking convention); every agent receives the team
-    reward. Agents are named ``agent_i``; their types are in ``infos[agent]["type"]``.
-
-    ``invalid_action`` says what an action outside the agent's mask does: ``"raise"`` (default)
-    makes it an error, as in the team view RLlib trains on; ``"stay"`` carries it out as stay
-    (0), for agents that sample their action spaces without the mask — random agents,
-    PettingZoo's ``parallel_seed_test``, RLlib's ``check_multiagent_environments``. In both
-    modes every live agent must act, with an int in [0, 12) (``team.check_agent_actions``).
-    """
-
-    metadata = {
-        "name": "savethecity_v0",
-        "render_modes": ["human", "rgb_array"],
-        "is_parallelizable": True,
-        "render_fps": 5,
-    }
-
-    def __init__(
-        self,
-        scenario: str = "7a_7b",
-        teams: str = "fixed",
-        render_mode: str | None = None,
-        invalid_action: str = "raise",
-    ) -> None:
-        self.core = CityCore(1, scenario=scenario, teams=teams)
-        self.render_mode = check_choice(
-            "render_mode", render_mode, (None, *self.metadata["render_modes"])
-        )
-        self.invalid_action = check_choice("invalid_action", invalid_action, ("raise", "stay"))
-        self.possible_agents = list(self.core.agent_names)
-        self.agents: list[str] = []
-        # tells "before the first reset" from "episode over" (both have no live agents)
-        self._started = False
-        dim = N_FEATURES * (1 + self.core.n_entities)
-        self._observation_space = spaces.Dict(
-            {
-                "observation": spaces.Box(-np.inf, np.inf, (dim,), np.float32),
-                "action_mask": spaces.Box(0, 1, (N_ACTIONS,), np.int8),
-            }
-        )
-        self._action_space = spaces.Discrete(N_ACTIONS)
-        self._figure = None
-
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self._observation_space
-
-    def action_space(self, agent: str) -> spaces.Space:
-        return self._action_space
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        self.core.reset(np.ones(1, bool), seed)
-        self._started = True
-        self.agents = [
-            a for a, m in zip(self.possible_agents, self.core.agent_mask[0], strict=True) if m
-        ]
-        return self._observations(), self._infos()
-
-    def step(self, actions: dict[str, int]):
-        checked = check_agent_actions(actions, self.agents, N_ACTIONS, started=self._started)
-        # the live agents are the first ones; the core ignores the padded agents' entries
-        joint = np.zeros((1, self.core.n_agents), np.int64)
-        joint[0, : len(checked)] = checked
-        if self.invalid_action == "stay":
-            available = np.take_along_axis(self.core.avail[0], joint[0, :, None], 1)[:, 0]
-            joint[0] = np.where(available, joint[0], STAY)
-        allocation = {"allocation": self.core.rule_allocation(), "action": joint}
-        reward, terminated, truncated, infos = self.core.step(allocation, np.ones(1, bool))
-        agents = self.agents
-        observations, agent_infos = self._observations(), self._infos()
-        for agent in agents:
-            agent_infos[agent]["success"] = bool(infos["success"][0])
-            agent_infos[agent]["fraction_completed"] = float(infos["fraction_completed"][0])
-        rewards = dict.fromkeys(agents, float(reward[0]))
-        terms = dict.fromkeys(agents, bool(terminated[0]))
-        truncs = dict.fromkeys(agents, bool(truncated[0]))
-        if terminated[0] or truncated[0]:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, terms, truncs, agent_infos
-
-    def heuristic_actions(self) -> dict[str, int]:
-        """The scripted team's actions in the current state: each agent's rule action inside
-        its rule-allocated subtask (re-allocated every step here)."""
-        allocation = self.core.rule_allocation()[0]
-        rule = self.core.rule_action()[0]
-        return {agent: int(rule[i, allocation[i]]) for i, agent in enumerate(self.agents)}
-
-    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
-        ent = self.core.entity_features()[0]
-        flat = ent.reshape(-1)
-        mask = self.core.avail[0].astype(np.int8)
-        return {
-            agent: {"observation": np.concatenate([ent[i], flat]), "action_mask": mask[i]}
-            for i, agent in enumerate(self.agents)
-        }
-
-    def _infos(self) -> dict[str, dict[str, Any]]:
-        types = self.core.agent_type[0]
-        return {agent: {"type": AGENT_TYPES[types[i]]} for i, agent in enumerate(self.agents)}
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
-            return None
-        frame = self.core.render(0)
-        if self.render_mode == "rgb_array":
-            return frame
-        import matplotlib.pyplot as plt
-
-        if self._figure is None:
-            self._figure = plt.imshow(frame)
-            plt.axis("off")
-        else:
-            self._figure.set_data(frame)
-        plt.pause(1 / self.metadata["render_fps"])
-        return None
-
-    def close(self) -> None:
-        if self._figure is not None:
-            import matplotlib.pyplot as plt
-
-            plt.close(self._figure.figure)
-            self._figure = None
-
-
-def parallel_env(**kwargs: Any) -> CityParallelEnv:
-    """PettingZoo parallel env of one city (``scenario``, ``teams``, ``render_mode``, ...)."""
-    return CityParallelEnv(**kwargs)
-
-
-def env(**kwargs: Any):
-    """PettingZoo AEC env of one city (the parallel env through ``parallel_to_aec``)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
-def heuristic_policy(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The scripted team: rule allocation and, inside each agent's subtask, the rule action.
-
-    Takes a team observation (batched (B, ...) or single) and returns the matching team action.
-    With ``allocation`` kept from the env between decisions, this is the Fixed-BT controller.
-    """
-    allocation = np.where(
-        observation["decide"][..., :1] > 0,
-        observation["rule_allocation"],
-        observation["allocation"],
-    )
-    action = np.take_along_axis(observation["rule_action"], allocation[..., None], -1)[..., 0]
-    return {"allocation": allocation, "action": action}
+        """An RGB frame of city ``index`` (:func:`rllib_maaal.envs.city.render.render_city`)."""
+        return render_city(self, index, allocation_lines)

@@ -48,7 +48,7 @@ box (the paper's Fig. 7 shows sides and penalty area staffed at once). ``part`` 
 
 Action masks: defensive (Back-field) subtasks may not shoot; attacking (Front-field) subtasks may
 not slide. Every subtask allows the built-in AI action, so the Fixed-BT baseline is always legal.
-``football_zones.png`` next to this module draws the zones of both trees (:func:`plot_zones`).
+``zones.png`` next to this module draws the zones of both trees (:func:`plot_zones`).
 """
 
 from __future__ import annotations
@@ -330,4 +330,4 @@ def plot_zones(path: str | Path) -> None:
 
 
 if __name__ == "__main__":
-    plot_zones(Path(__file__).with_name("football_zones.png"))
+    plot_zones(Path(__file__).with_name("zones.png"))

@@ -7,6 +7,11 @@ environment's speed and batches of hundreds were still bound by call overhead. T
 loop over cities, agents and buildings in compiled machine code (``numba.njit``), not in Python:
 one call steps every city, reading and writing the core's arrays in place.
 
+The kernels take the cities' arrays as one :class:`CityState` (a numba ``structref`` holding the
+core's own arrays, not copies) instead of a long list of positional arrays, in which two
+same-dtype arrays swapped would fail silently; a structref is also cheaper to pass into a kernel
+than the arrays one by one or a ``NamedTuple`` of them (``benchmarks/city_env.py``).
+
 Random numbers are not drawn here: the core draws them with its ``np.random.Generator`` and
 passes them in, so a seed gives the same episodes as before. ``cache=True`` keeps the machine
 code on disk (next to this file, or under ``NUMBA_CACHE_DIR``): only the first use with an empty
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.experimental import structref
 
 # --- World constants (docs/tasks.md) --------------------------------------------------------
 GRID = 16
@@ -80,36 +87,152 @@ FIRST_MOVE = np.array(
 )
 
 
+# --- The state of B cities -------------------------------------------------------------------
+#: Every array of :class:`CityState` with the numba type it is compiled for: (B, N) over agents,
+#: (B, K) over buildings, (B,) over cities, (B, cells + trash, ...) over cells, M = 2K subtasks.
+STATE_FIELDS: dict[str, types.Type] = {
+    # agents
+    "agent_mask": types.bool_[:, ::1],  # present (scenarios with fewer agents pad)
+    "agent_type": types.int64[:, ::1],  # FIREFIGHTER, BUILDER or GENERALIST
+    "agent_cell": types.int64[:, ::1],
+    "last_action": types.int64[:, ::1],
+    "allocation": types.int64[:, ::1],  # the allocation in force
+    "avail": types.bool_[:, :, ::1],  # (B, N, N_ACTIONS) available actions
+    "avail_moves": types.uint8[:, ::1],  # the available moves as a move set
+    # buildings
+    "building_mask": types.bool_[:, ::1],
+    "building_cell": types.int64[:, ::1],
+    "fast": types.bool_[:, ::1],  # fast-burning
+    "period": types.int64[:, ::1],  # re-ignition period
+    "countdown": types.int64[:, ::1],  # steps to the next re-ignition
+    "health": types.float64[:, ::1],
+    "fire": types.float64[:, ::1],
+    "complete": types.bool_[:, ::1],
+    "burned": types.bool_[:, ::1],
+    # cities
+    "t": types.int64[::1],
+    "last_decision": types.int64[::1],  # t of the last allocation decision
+    "decide": types.bool_[::1],  # a new allocation is due
+    "ended": types.bool_[::1],  # episode over (or never started)
+    "stale": types.bool_[::1],  # scratch of ``refresh``: the tree's conditions changed
+    "active": types.bool_[:, ::1],  # (B, M) subtasks the behaviour tree ticks
+    "conditions": types.bool_[:, ::1],  # (B, 2K) the tree's inputs when last ticked
+    # cells
+    "adjacent": types.int64[:, ::1],  # the building each cell touches, or -1
+    "distance": types.int16[:, :, ::1],  # (B, cells + trash, K) walk from a cell to touch k
+    "closer": types.uint8[:, :, ::1],  # (B, cells + trash, K) moves bringing a cell closer
+    # constants of the scenario
+    "scale": types.float64,  # reward scale
+    "allocation_interval": types.int64,  # steps between decisions (0: at reset only)
+}
+
+
+@structref.register
+class _CityStateType(types.StructRef):
+    pass
+
+
+class CityState(structref.StructRefProxy):
+    """The arrays of B cities as the kernels take them (fields: ``STATE_FIELDS``).
+
+    Build it with :func:`city_state`; it refers to the given arrays, so the caller keeps working
+    on them with NumPy and the kernels see every in-place change (and vice versa).
+    """
+
+
+structref.define_boxing(_CityStateType, CityState)
+_STATE_TYPE = _CityStateType(list(STATE_FIELDS.items()))
+
+
+def city_state(arrays: dict[str, np.ndarray | float | int]) -> CityState:
+    """The :class:`CityState` of ``arrays`` (a value for every name of ``STATE_FIELDS``).
+
+    Raises a ``ValueError`` naming the first missing, extra or mistyped array (the kernels would
+    otherwise be compiled anew for it, or fail to compile far from the cause)."""
+    missing, extra = set(STATE_FIELDS) - set(arrays), set(arrays) - set(STATE_FIELDS)
+    if missing or extra:
+        raise ValueError(
+            f"city state needs {sorted(STATE_FIELDS)}; missing {sorted(missing)}, "
+            f"unknown {sorted(extra)}"
+        )
+    for name, expected in STATE_FIELDS.items():
+        if isinstance(expected, types.Array):
+            value = arrays[name]
+            if numba.typeof(value) != expected:
+                raise ValueError(
+                    f"city state array {name!r} must be {expected}; got {numba.typeof(value)}"
+                )
+    return _new_state(**arrays)
+
+
+@numba.njit(cache=True)
+def _new_state(
+    agent_mask, agent_type, agent_cell, last_action, allocation, avail, avail_moves,
+    building_mask, building_cell, fast, period, countdown, health, fire, complete, burned,
+    t, last_decision, decide, ended, stale, active, conditions, adjacent, distance, closer,
+    scale, allocation_interval,
+):  # fmt: skip
+    """A CityState of these arrays (numba sets a structref's fields one by one)."""
+    s = structref.new(_STATE_TYPE)
+    s.agent_mask = agent_mask
+    s.agent_type = agent_type
+    s.agent_cell = agent_cell
+    s.last_action = last_action
+    s.allocation = allocation
+    s.avail = avail
+    s.avail_moves = avail_moves
+    s.building_mask = building_mask
+    s.building_cell = building_cell
+    s.fast = fast
+    s.period = period
+    s.countdown = countdown
+    s.health = health
+    s.fire = fire
+    s.complete = complete
+    s.burned = burned
+    s.t = t
+    s.last_decision = last_decision
+    s.decide = decide
+    s.ended = ended
+    s.stale = stale
+    s.active = active
+    s.conditions = conditions
+    s.adjacent = adjacent
+    s.distance = distance
+    s.closer = closer
+    s.scale = scale
+    s.allocation_interval = allocation_interval
+    return s
+
+
 # --- Validation ------------------------------------------------------------------------------
 @numba.njit(cache=True)
 def first_invalid(
-    which: np.ndarray,
-    act: np.ndarray,
-    allocation: np.ndarray,
-    avail: np.ndarray,
-    agent_mask: np.ndarray,
-    decide: np.ndarray,
-    active: np.ndarray,
+    s: CityState, which: np.ndarray, act: np.ndarray, allocation: np.ndarray
 ) -> tuple[int, int, int]:
     """Where the team action of the cities in ``which`` breaks the rules: ``(1, city, agent)``
     for the first present agent whose action is out of range or unavailable, else
     ``(2, city, agent)`` for the first whose allocation at a decision step is not an active
     subtask, else ``(0, 0, 0)``."""
     n_cities, n_agents = act.shape
-    n_actions, n_subtasks = avail.shape[2], active.shape[1]
+    n_actions, n_subtasks = s.avail.shape[2], s.active.shape[1]
     for b in range(n_cities):
         for i in range(n_agents):
             a = act[b, i]
-            if which[b] and agent_mask[b, i] and not (a >= 0 and a < n_actions and avail[b, i, a]):
+            if (
+                which[b]
+                and s.agent_mask[b, i]
+                and not (a >= 0 and a < n_actions and s.avail[b, i, a])
+            ):
                 return 1, b, i
     for b in range(n_cities):
         for i in range(n_agents):
             m = allocation[b, i]
             if (
                 which[b]
-                and decide[b]
-                and agent_mask[b, i]
-                and not (m >= 0 and m < n_subtasks and active[b, m])
+                and s.decide[b]
+                and s.agent_mask[b, i]
+                and not (m >= 0 and m < n_subtasks and s.active[b, m])
             ):
                 return 2, b, i
     return 0, 0, 0
@@ -118,37 +241,21 @@ def first_invalid(
 # --- Transition ------------------------------------------------------------------------------
 @numba.njit(cache=True)
 def step(
-    which: np.ndarray,
-    act: np.ndarray,
-    allocation: np.ndarray,
-    priority: np.ndarray,
-    scale: float,
-    agent_mask: np.ndarray,
-    agent_type: np.ndarray,
-    agent_cell: np.ndarray,
-    last_action: np.ndarray,
-    building_mask: np.ndarray,
-    adjacent: np.ndarray,
-    fast: np.ndarray,
-    period: np.ndarray,
-    countdown: np.ndarray,
-    health: np.ndarray,
-    fire: np.ndarray,
-    complete: np.ndarray,
-    burned: np.ndarray,
-    t: np.ndarray,
-    decide: np.ndarray,
-    allocation_in_force: np.ndarray,
-    last_decision: np.ndarray,
-    ended: np.ndarray,
+    s: CityState, which: np.ndarray, act: np.ndarray, allocation: np.ndarray, priority: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Advance the cities where ``which`` (``docs/tasks.md``, one step), in place.
 
-    ``priority`` (cities stepped, agents) settles collisions: of the agents moving onto one
+    ``allocation`` (B, N) is adopted where a decision is due. ``priority`` (cities stepped,
+    agents) settles collisions: of the agents moving onto one
     cell, the highest priority gets there. Returns reward, terminated, truncated (B,), the
     per-subtask rewards (B, 2K: firefight then repair) and, for every city, success and the
     fraction of buildings completed.
     """
+    agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
+    last_action = s.last_action
+    building_mask, fast, period, countdown = s.building_mask, s.fast, s.period, s.countdown
+    health, fire, complete, burned = s.health, s.fire, s.complete, s.burned
+    adjacent, t, ended, scale = s.adjacent, s.t, s.ended, s.scale
     n_cities, n_agents = agent_cell.shape
     K = health.shape[1]
     reward = np.zeros(n_cities)
@@ -168,10 +275,10 @@ def step(
         if not which[b]:
             continue
         r += 1
-        if decide[b]:
+        if s.decide[b]:
             for i in range(n_agents):
-                allocation_in_force[b, i] = allocation[b, i] if agent_mask[b, i] else 0
-            last_decision[b] = t[b]
+                s.allocation[b, i] = allocation[b, i] if agent_mask[b, i] else 0
+            s.last_decision[b] = t[b]
 
         extinguish_power[:] = 0.0
         build_power[:] = 0.0
@@ -269,32 +376,16 @@ def step(
 
 
 @numba.njit(cache=True)
-def refresh(
-    which: np.ndarray,
-    new_episode: bool,
-    allocation_interval: int,
-    agent_mask: np.ndarray,
-    agent_type: np.ndarray,
-    agent_cell: np.ndarray,
-    building_mask: np.ndarray,
-    building_cell: np.ndarray,
-    adjacent: np.ndarray,
-    fire: np.ndarray,
-    complete: np.ndarray,
-    burned: np.ndarray,
-    t: np.ndarray,
-    last_decision: np.ndarray,
-    avail: np.ndarray,
-    avail_moves: np.ndarray,
-    conditions: np.ndarray,
-    stale: np.ndarray,
-    decide: np.ndarray,
-) -> int:
+def refresh(s: CityState, which: np.ndarray, new_episode: bool) -> int:
     """Recompute, in the cities where ``which``: the available actions (and the available moves
     as a move set), the behaviour tree's conditions (on fire, needs repair), and the decision
-    flag. ``stale`` marks the cities whose conditions changed; the caller ticks the tree there
+    flag. ``s.stale`` marks the cities whose conditions changed; the caller ticks the tree there
     and adds "the active subtasks changed" to their decision flag. Returns how many are stale.
     """
+    agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
+    building_mask, building_cell, adjacent = s.building_mask, s.building_cell, s.adjacent
+    fire, complete, burned = s.fire, s.complete, s.burned
+    avail, avail_moves, conditions, stale = s.avail, s.avail_moves, s.conditions, s.stale
     n_cities, n_agents = agent_cell.shape
     K = building_cell.shape[1]
     occupied_in = np.full(TRASH + 1, -1)  # the last city that marked the cell occupied
@@ -336,23 +427,19 @@ def refresh(
                 stale[b] = True
             conditions[b, k], conditions[b, K + k] = on_fire, needs_repair
         n_stale += stale[b]
-        due = allocation_interval > 0 and t[b] - last_decision[b] >= allocation_interval
-        decide[b] = new_episode or due
+        interval = s.allocation_interval
+        due = interval > 0 and s.t[b] - s.last_decision[b] >= interval
+        s.decide[b] = new_episode or due
     return n_stale
 
 
 @numba.njit(cache=True)
-def walking_distance(
-    which: np.ndarray,
-    adjacent: np.ndarray,
-    building_cell: np.ndarray,
-    distance: np.ndarray,
-    closer: np.ndarray,
-) -> None:
+def walking_distance(s: CityState, which: np.ndarray) -> None:
     """Fill, in the cities where ``which``, ``distance`` (B, cells + trash, K): the shortest walk
     (moves of one cell, around buildings) from each cell to a cell touching building k, ``FAR``
     where there is none — a breadth-first search from the cells touching it — and ``closer``:
     the moves (a move set) that lead from each cell to a cell nearer building k."""
+    adjacent, building_cell, distance, closer = s.adjacent, s.building_cell, s.distance, s.closer
     n_cities, K = building_cell.shape
     blocked_in = np.full(TRASH + 1, -1)  # the last city whose building stands on the cell
     queue = np.empty(TRASH, np.int64)
@@ -398,26 +485,14 @@ def _cell_features(row: np.ndarray, offset: int, cell: int) -> None:
 
 
 @numba.njit(cache=True)
-def state_features(
-    out: np.ndarray,
-    agent_mask: np.ndarray,
-    agent_type: np.ndarray,
-    agent_cell: np.ndarray,
-    avail: np.ndarray,
-    last_action: np.ndarray,
-    building_mask: np.ndarray,
-    building_cell: np.ndarray,
-    fast: np.ndarray,
-    health: np.ndarray,
-    complete: np.ndarray,
-    burned: np.ndarray,
-    fire: np.ndarray,
-    period: np.ndarray,
-    countdown: np.ndarray,
-    t: np.ndarray,
-) -> None:
+def state_features(s: CityState, out: np.ndarray) -> None:
     """Fill ``out`` (B, E·F + 1): every entity's features (agents, then buildings; padding is
     zeros), then the time t / 150."""
+    agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
+    avail, last_action = s.avail, s.last_action
+    building_mask, building_cell = s.building_mask, s.building_cell
+    fast, health, complete, burned, fire = s.fast, s.health, s.complete, s.burned, s.fire
+    period, countdown, t = s.period, s.countdown, s.t
     n_cities, n_agents = agent_cell.shape
     K = building_cell.shape[1]
     for b in range(n_cities):
@@ -448,11 +523,10 @@ def state_features(
 
 
 @numba.njit(cache=True)
-def subtask_status(
-    out: np.ndarray, state: np.ndarray, agent_mask: np.ndarray, allocation: np.ndarray
-) -> None:
+def subtask_status(s: CityState, state: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` (B, 2K, STATUS_DIM) from ``state``: each subtask's building type, position
     and features, then the count of agents allocated to the subtask."""
+    agent_mask, allocation = s.agent_mask, s.allocation
     n_cities, n_agents = agent_mask.shape
     K = out.shape[1] // 2
     for b in range(n_cities):
@@ -473,16 +547,11 @@ def subtask_status(
 
 # --- Scripted behaviour ----------------------------------------------------------------------
 @numba.njit(cache=True)
-def rule_allocation(
-    out: np.ndarray,
-    agent_mask: np.ndarray,
-    agent_type: np.ndarray,
-    agent_cell: np.ndarray,
-    active: np.ndarray,
-    distance: np.ndarray,
-) -> None:
+def rule_allocation(s: CityState, out: np.ndarray) -> None:
     """Fill ``out`` (B, N): each agent's nearest active subtask that suits its type (builders
     repair, the others fight fires), else its nearest active one, else subtask 0."""
+    agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
+    active, distance = s.active, s.distance
     n_cities, n_agents = agent_cell.shape
     M = active.shape[1]
     K = M // 2
@@ -502,18 +571,12 @@ def rule_allocation(
 
 
 @numba.njit(cache=True)
-def rule_action(
-    out: np.ndarray,
-    agent_type: np.ndarray,
-    agent_cell: np.ndarray,
-    avail: np.ndarray,
-    avail_moves: np.ndarray,
-    distance: np.ndarray,
-    closer: np.ndarray,
-) -> None:
+def rule_action(s: CityState, out: np.ndarray) -> None:
     """Fill ``out`` (B, N, 2K): inside firefight/repair of building k, walk towards it (the first
     available move of the move set leading closer) until touching it, then extinguish (freeze
     for generalists) or build — or stay where that action is unavailable."""
+    agent_type, agent_cell, avail, avail_moves = s.agent_type, s.agent_cell, s.avail, s.avail_moves
+    distance, closer = s.distance, s.closer
     n_cities, n_agents = agent_cell.shape
     K = out.shape[2] // 2
     for b in range(n_cities):

@@ -81,41 +81,39 @@ spread the interns less than a fixed message does, under a convex cost).
 Interfaces
 ----------
 - :class:`InternCore` simulates B cohorts at once (``BatchedCore`` of :mod:`rllib_maaal.envs.team`).
-- :func:`make_team_env` is the team view for RLlib (``env: maaal/intern``): N = T·K interns,
-  A = 2 messages, U = T allocation units (teams), M = T subtasks ("compete with team m"),
-  ``allocation[t]`` = partner of team t, adopted on the first day of every week.
-- :func:`parallel_env` / :func:`env` are the PettingZoo views: one agent per intern, a daily
-  Discrete(2) message. The weekly pairing is not an agent action there (see
-  :class:`InternParallelEnv`).
-- :class:`OraclePlanner` knows the hidden types and shows the headroom; :func:`fixed_policy`,
-  :func:`random_message_policy` and :func:`response_policy` are the non-privileged references,
-  and :func:`evaluate` runs any of them on a batch of cohorts.
+- :func:`~rllib_maaal.envs.intern.team.make_team_env` is the team view for RLlib
+  (``env: maaal/intern``): N = T·K interns, A = 2 messages, U = T allocation units (teams),
+  M = T subtasks ("compete with team m"), ``allocation[t]`` = partner of team t, adopted on the
+  first day of every week.
+- :func:`~rllib_maaal.envs.intern.pettingzoo.parallel_env` / ``env`` are the PettingZoo views:
+  one agent per intern, a daily Discrete(2) message. The weekly pairing is not an agent action
+  there (see :class:`~rllib_maaal.envs.intern.pettingzoo.InternParallelEnv`).
+- :mod:`~rllib_maaal.envs.intern.policies`: ``OraclePlanner`` knows the hidden types and shows
+  the headroom; ``fixed_policy``, ``random_message_policy`` and ``response_policy`` are the
+  non-privileged references, and ``evaluate`` runs any of them on a batch of cohorts.
+- Observation features are addressed by name: ``obs[..., OBS_COLUMN["team"]]``,
+  :func:`obs_columns`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
-from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec, wrappers
 
+from rllib_maaal.envs.intern.render import render_intern
 from rllib_maaal.envs.team import (
     check_actions,
-    check_agent_actions,
     check_env_config_keys,
     check_running,
     integer_array,
     team_action_space,
-    team_env,
     team_observation_space,
 )
-from rllib_maaal.grouping import check_pairing, max_weight_pairing, random_pairing
+from rllib_maaal.grouping import check_pairing, random_pairing
 
 #: Per-intern observation features (``obs`` of the team view, the PettingZoo observation).
 OBS_FEATURES = (
@@ -135,6 +133,23 @@ OBS_FEATURES = (
     "evidence_0",  # (1 − δ) · discounted number of days message 0 was sent, in [0, 1]
     "evidence_1",  # the same for message 1
 )
+#: Column of each feature in ``obs``: ``obs[..., OBS_COLUMN["team"]]``.
+OBS_COLUMN = {name: column for column, name in enumerate(OBS_FEATURES)}
+
+
+def obs_columns(names: Sequence[str]) -> list[int]:
+    """The ``obs`` columns of the features ``names`` (of ``OBS_FEATURES``), in that order.
+
+    Raises a ``ValueError`` naming the first unknown feature and listing the valid names."""
+    unknown = [name for name in names if name not in OBS_COLUMN]
+    if unknown:
+        raise ValueError(
+            f"intern observation feature must be one of {', '.join(OBS_FEATURES)}; got "
+            f"{unknown[0]!r}"
+        )
+    return [OBS_COLUMN[name] for name in names]
+
+
 #: Per-team subtask status (``subtask_status`` row m describes team m).
 STATUS_FEATURES = ("team_mean", "team_std", "size", "partner", "competing")
 
@@ -428,21 +443,29 @@ class InternCore:
         cfg = self.cfg
         mean, std = self.team_summary()
         opponent = self.partners[:, self.agent_unit]
+        response = self.response()
+        evidence = self.response_count * (1 - cfg.response_memory)
+        # scalars per cohort broadcast over its interns
+        features = {
+            "wellbeing": self.x,
+            "last_message": self.last_message,
+            "team_mean": mean[:, self.agent_unit],
+            "team_std": std[:, self.agent_unit],
+            "competing": opponent != self.agent_unit,
+            "opponent_mean": mean[self._rows, opponent],
+            "day_of_week": (self.day % cfg.days_per_week / cfg.days_per_week)[:, None],
+            "progress": (self.day / cfg.horizon)[:, None],
+            "team": self.agent_unit,
+            "opponent": opponent,
+            "wellbeing_change": self.change,
+            "response_0": response[..., 0],
+            "response_1": response[..., 1],
+            "evidence_0": evidence[..., 0],
+            "evidence_1": evidence[..., 1],
+        }
         out = np.empty((*self.x.shape, len(OBS_FEATURES)), np.float32)
-        # Columns in the order of OBS_FEATURES; scalars per cohort broadcast over its interns.
-        out[..., 0] = self.x
-        out[..., 1] = self.last_message
-        out[..., 2] = mean[:, self.agent_unit]
-        out[..., 3] = std[:, self.agent_unit]
-        out[..., 4] = opponent != self.agent_unit
-        out[..., 5] = mean[self._rows, opponent]
-        out[..., 6] = (self.day % cfg.days_per_week / cfg.days_per_week)[:, None]
-        out[..., 7] = (self.day / cfg.horizon)[:, None]
-        out[..., 8] = self.agent_unit
-        out[..., 9] = opponent
-        out[..., 10] = self.change
-        out[..., 11:13] = self.response()
-        out[..., 13:15] = self.response_count * (1 - cfg.response_memory)
+        for column, name in enumerate(OBS_FEATURES):
+            out[..., column] = features[name]
         return out
 
     def response(self) -> np.ndarray:
@@ -496,263 +519,5 @@ class InternCore:
         }
 
     def render(self, index: int = 0) -> np.ndarray:
-        """A bar per intern (height = wellbeing, colour = team), the target as a white line."""
-        cfg = self.cfg
-        height, bar = 120, 6
-        lo, hi = cfg.target - 3.0, cfg.target + 1.0
-        level = (np.clip((self.x[index] - lo) / (hi - lo), 0, 1) * (height - 1)).astype(int)
-        rows = np.arange(height)[::-1, None]
-        filled = np.repeat(rows <= level[None, :], bar, axis=1)
-        hue = 2 * np.pi * (np.arange(cfg.n_teams)[:, None] / cfg.n_teams + np.array([0, 1, 2]) / 3)
-        palette = 127.5 * (1 + np.cos(hue))  # (T, 3) evenly spread hues
-        colour = np.repeat(palette[self.agent_unit], bar, axis=0)
-        frame = np.where(filled[..., None], colour[None], 20).astype(np.uint8)
-        target_row = height - 1 - int((cfg.target - lo) / (hi - lo) * (height - 1))
-        frame[target_row] = 255
-        return frame
-
-
-# -- policies and planners ---------------------------------------------------------------------
-Policy = Callable[[InternCore, dict[str, np.ndarray]], dict[str, np.ndarray]]
-
-
-def fixed_policy(core: InternCore, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The paper's fixed baseline: always message 0, random pairing."""
-    return {"allocation": obs["rule_allocation"], "action": np.zeros_like(core.types)}
-
-
-def random_message_policy(core: InternCore, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The paper's random baseline: uniform random messages, random pairing."""
-    return {
-        "allocation": obs["rule_allocation"],
-        "action": core.rng.integers(0, 2, core.types.shape),
-    }
-
-
-def response_policy(
-    core: InternCore, obs: dict[str, np.ndarray], epsilon: float = 0.1
-) -> dict[str, np.ndarray]:
-    """A non-privileged reference that learns each intern's type from its response record.
-
-    Every intern gets the message after which its wellbeing rose more so far (a message never
-    sent is tried first), or a random one with probability ``epsilon``; random pairing. It only
-    reads observations, so it shows what a learned low level can reach without the hidden types.
-    """
-    features = obs["obs"]
-    response = features[..., [OBS_FEATURES.index("response_0"), OBS_FEATURES.index("response_1")]]
-    evidence = features[..., [OBS_FEATURES.index("evidence_0"), OBS_FEATURES.index("evidence_1")]]
-    messages = np.where(evidence > 0, response, np.inf).argmax(-1)
-    explore = core.rng.random(messages.shape) < epsilon
-    messages = np.where(explore, core.rng.integers(0, 2, messages.shape), messages)
-    return {"allocation": obs["rule_allocation"], "action": messages}
-
-
-class OraclePlanner:
-    """A privileged planner that shows the headroom of the task.
-
-    It reads the hidden types (``know_types=True``: every intern gets its helpful message;
-    otherwise always message 0) and, on every decision day, pairs teams by a one-week lookahead:
-    the value of pair {i, j} is the noise-free simulation of teams i and j meeting for the week
-    (the dynamics of a pair involve only its two teams), the value of i alone that of i sitting
-    out; the best pairing is the exact maximum-weight matching of these values
-    (:func:`rllib_maaal.grouping.max_weight_pairing`). ``pair=False`` keeps the random pairing.
-    """
-
-    def __init__(self, know_types: bool = True, pair: bool = True) -> None:
-        self.know_types = know_types
-        self.pair = pair
-
-    def messages(self, core: InternCore) -> np.ndarray:
-        """(B, N) the messages of the week: the helpful one per intern, or always 0."""
-        return core.types.copy() if self.know_types else np.zeros_like(core.types)
-
-    def pair_values(self, core: InternCore) -> np.ndarray:
-        """(B, T, T) one-week noise-free lookahead value of every pair and self-pair."""
-        cfg = core.cfg
-        b, t, k = core.num_envs, core.n_teams, cfg.team_size
-        x = core.x.reshape(b, t, k)
-        base = core.baseline.reshape(b, t, k)
-        push = message_push(cfg, self.messages(core), core.types).reshape(b, t, k)
-        i, j = np.triu_indices(t, 1)
-        # Each pair {i < j} as a group of two teams that meet (B, pairs, 2, K); alone (B, T, 1, K).
-        pairs = [np.stack([a[:, i], a[:, j]], axis=2) for a in (x, base, push)]
-        pair_reward = self._rollout(cfg, *pairs, partners=np.array([1, 0]))
-        alone = [a[:, :, None] for a in (x, base, push)]
-        alone_reward = self._rollout(cfg, *alone, partners=np.array([0]))
-        values = np.zeros((b, t, t))
-        values[:, i, j] = values[:, j, i] = pair_reward.sum(-1)
-        values[:, np.arange(t), np.arange(t)] = alone_reward[..., 0]
-        return values / core.n_interns
-
-    @staticmethod
-    def _rollout(
-        cfg: InternConfig, x: np.ndarray, base: np.ndarray, push: np.ndarray, partners: np.ndarray
-    ) -> np.ndarray:
-        """Summed intern reward per team over one noise-free week of isolated groups of teams."""
-        partners = np.broadcast_to(partners, x.shape[:-1])
-        total = np.zeros(x.shape[:-1])
-        for _ in range(cfg.days_per_week):
-            x = next_state(cfg, x, base, partners, push)
-            total += intern_reward(cfg, x).sum(-1)
-        return total
-
-    def __call__(self, core: InternCore, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        allocation = obs["rule_allocation"]
-        if self.pair and core.decide.any():
-            allocation = max_weight_pairing(self.pair_values(core), core.cfg.allow_self)
-        return {"allocation": allocation, "action": self.messages(core)}
-
-
-def evaluate(
-    policy: Policy, config: InternConfig | None = None, episodes: int = 64, seed: int = 0
-) -> dict[str, float]:
-    """Run ``episodes`` cohorts in one batched core; both metrics with their standard errors."""
-    core = InternCore(config or InternConfig(), num_envs=episodes, seed=seed)
-    which = np.ones(episodes, bool)
-    core.reset(which)
-    for _ in range(core.cfg.horizon):
-        _, _, _, infos = core.step(policy(core, core.observe()), which)
-    average, discounted = infos["avg_reward_per_intern_day"], infos["discounted_return"]
-    return {
-        "avg_reward_per_intern_day": float(average.mean()),
-        "avg_reward_sem": float(average.std(ddof=1) / np.sqrt(episodes)),
-        "discounted_return": float(discounted.mean()),
-        "discounted_return_sem": float(discounted.std(ddof=1) / np.sqrt(episodes)),
-    }
-
-
-# -- team view (RLlib) -------------------------------------------------------------------------
-def make_team_env(config: dict[str, Any]) -> gym.Env | gym.vector.VectorEnv:
-    """The team view for RLlib (``env: maaal/intern``); batched when ``num_envs`` is given.
-
-    env_config keys: every :class:`InternConfig` field, plus ``num_envs``, ``seed`` and
-    ``render_mode``. Decisions: ``decide`` is 1 on the first day of each week; ``allocation`` must
-    then be a valid pairing (symmetric, in range, self-pairs only with ``allow_self``), otherwise
-    ``step`` raises a ``ValueError``. ``rule_allocation`` is a uniformly random maximal pairing
-    redrawn every week (one team sits out when T is odd), ``rule_action`` is message 0.
-    """
-    config = dict(config)
-    cfg = InternConfig.from_dict(config, extra=("num_envs", "seed", "render_mode"))
-    num_envs = config.get("num_envs")
-    core = InternCore(cfg, num_envs=num_envs or 1, seed=config.get("seed"))
-    return team_env(core, batched=num_envs is not None, render_mode=config.get("render_mode"))
-
-
-def check_env_config(config: dict[str, Any]) -> tuple[spaces.Space, spaces.Space]:
-    """Validate a ``maaal/intern`` env_config; the team view's observation and action spaces."""
-    env = make_team_env({k: v for k, v in config.items() if k != "num_envs"})
-    return env.observation_space, env.action_space
-
-
-# -- PettingZoo --------------------------------------------------------------------------------
-class InternParallelEnv(ParallelEnv):
-    """PettingZoo view: one agent per intern (``intern_<i>``), a daily Discrete(2) message.
-
-    The weekly pairing is part of the joint action but not of any intern's action. It is driven
-    by ``pairing``:
-
-    - ``"random"``: the env draws a uniformly random pairing every week (the paper's baseline);
-    - ``"given"``: the caller supplies it, with ``set_pairing(partners)`` (or
-      ``reset(options={"pairing": partners})``); it is validated at once and adopted on the next
-      first day of a week, and stays in force until replaced (before any is given, the random
-      pairing is used).
-
-    We chose a method over an extra "coordinator" agent present only on week boundaries: in
-    PettingZoo an agent leaves ``agents`` only by terminating or truncating and cannot come back
-    (``parallel_api_test`` asserts both), so a weekly agent would have to stay live, acting on six
-    days out of seven for nothing; and random-action tooling would feed it pairings that are
-    invalid almost surely. Learned high levels drive the pairing through the team view instead.
-    """
-
-    metadata = {"render_modes": ["rgb_array"], "name": "intern_v0", "is_parallelizable": True}
-
-    def __init__(
-        self, render_mode: str | None = None, pairing: str = "random", **config: Any
-    ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if pairing not in ("random", "given"):
-            raise ValueError(f"pairing must be 'random' or 'given', got {pairing!r}")
-        self.render_mode = render_mode
-        self.pairing = pairing
-        self.core = InternCore(InternConfig.from_dict(config), num_envs=1)
-        self.possible_agents = list(self.core.agent_names)
-        self.agents: list[str] = []
-        # tells "before the first reset" from "episode over" (both have no live agents)
-        self._started = False
-        box = spaces.Box(-np.inf, np.inf, (len(OBS_FEATURES),), np.float32)
-        self.observation_spaces = {a: box for a in self.possible_agents}
-        self.action_spaces = {a: spaces.Discrete(2) for a in self.possible_agents}
-        self.state_space = self.core.single_observation_space["state"]
-        self._pending: np.ndarray | None = None
-        self._one = np.ones(1, bool)
-
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self.observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Space:
-        return self.action_spaces[agent]
-
-    def set_pairing(self, partners: np.ndarray) -> None:
-        """Pairing for the next week (``pairing="given"``): ``partners[t]`` is team t's partner."""
-        if self.pairing != "given":
-            raise ValueError("set_pairing needs pairing='given' (this env draws random pairings)")
-        self._pending = check_pairing(partners, self.core.n_teams, self.core.cfg.allow_self)
-
-    def reset(
-        self, seed: int | None = None, options: dict | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-        self.core.reset(self._one, seed)
-        self._pending = None
-        if options and "pairing" in options:
-            self.set_pairing(options["pairing"])
-        self._started = True
-        self.agents = list(self.possible_agents)
-        return self._observations(), {a: {} for a in self.agents}
-
-    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
-        # every intern is live until the horizon, so the checked messages are in intern order
-        messages = check_agent_actions(actions, self.agents, 2, started=self._started)[None]
-        allocation = self.core.rule_partners
-        if self.pairing == "given" and self._pending is not None:
-            allocation = self._pending[None]
-        _, _, truncated, infos = self.core.step(
-            {"allocation": allocation, "action": messages}, self._one
-        )
-        rewards = dict(zip(self.possible_agents, infos["intern_reward"][0].tolist(), strict=True))
-        observations = self._observations()
-        done = bool(truncated[0])
-        terminations = {a: False for a in self.agents}
-        truncations = {a: done for a in self.agents}
-        team = self.core.agent_unit
-        partners = self.core.partners[0]
-        step_infos = {
-            a: {"team": int(team[i]), "opponent": int(partners[team[i]])}
-            for i, a in enumerate(self.agents)
-        }
-        if done:
-            self.agents = []
-        return observations, rewards, terminations, truncations, step_infos
-
-    def _observations(self) -> dict[str, np.ndarray]:
-        features = self.core.intern_features()[0]
-        return dict(zip(self.possible_agents, features, strict=True))
-
-    def state(self) -> np.ndarray:
-        return self.core.global_state()[0]
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array":
-            return self.core.render(0)
-        return None
-
-
-def parallel_env(render_mode: str | None = None, **kwargs: Any) -> InternParallelEnv:
-    """The PettingZoo parallel env (keywords: ``pairing`` and any :class:`InternConfig` field)."""
-    return InternParallelEnv(render_mode=render_mode, **kwargs)
-
-
-def env(render_mode: str | None = None, **kwargs: Any):
-    """The PettingZoo AEC env, with PettingZoo's standard safety wrappers."""
-    aec = parallel_to_aec(parallel_env(render_mode=render_mode, **kwargs))
-    return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(aec))
+        """An RGB frame of cohort ``index`` (:mod:`rllib_maaal.envs.intern.render`)."""
+        return render_intern(self, index)
