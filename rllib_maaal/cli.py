@@ -139,13 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot metrics of every trial found under RESULTS (Tune experiment or trial "
         "directories) against env steps, and print each trial's last and best value.",
     )
-    plot.add_argument("results", nargs="+", help="experiment or trial directories")
-    plot.add_argument(
-        "--metric",
-        "-m",
-        action="append",
-        help="a result metric (nested keys joined by /), one panel each (default: the greedy "
-        "evaluation return where a trial logs it, then the exploring return)",
+    _add_results(
+        plot,
+        metric_help="a result metric (nested keys joined by /), one panel each (default: the "
+        "greedy evaluation return where a trial logs it, then the exploring return)",
     )
     plot.add_argument(
         "--x",
@@ -191,12 +188,9 @@ Values: each trial's last greedy evaluation (evaluation/env_runners/<metric>, lo
 evaluation_interval); a method that never evaluated uses the exploring episodes
 (env_runners/<metric>), marked with a dagger. The header names the keys used.""",
     )
-    report.add_argument("results", nargs="+", help="experiment or trial directories")
-    report.add_argument(
-        "--metric",
-        "-m",
-        action="append",
-        help="a column instead of the defaults (repeatable): a task metric such as "
+    _add_results(
+        report,
+        metric_help="a column instead of the defaults (repeatable): a task metric such as "
         "avg_reward_per_intern_day (greedy evaluation, else exploring), or a full result key "
         "with /",
     )
@@ -213,6 +207,12 @@ class _SetMaxFailures(argparse.Action):
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
         namespace.set = [*namespace.set, f"max_failures={values}"]
+
+
+def _add_results(parser: argparse.ArgumentParser, metric_help: str) -> None:
+    """What ``rllib plot`` and ``rllib report`` read: trial folders, and which metrics."""
+    parser.add_argument("results", nargs="+", help="experiment or trial directories")
+    parser.add_argument("--metric", "-m", action="append", help=metric_help)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
