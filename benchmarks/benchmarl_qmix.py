@@ -104,7 +104,7 @@ def run_ours(budget: int, seed: int, episodes: int) -> dict[str, Any]:
     import torch
     from mpe2 import simple_spread_v3
 
-    from rllib_maaal.cli import evaluation_runner
+    from rllib_maaal.evaluation import evaluation_runner
     from rllib_maaal.experiment import build_experiments, load_file, validate_search_space
 
     torch.set_num_threads(1)

@@ -36,10 +36,7 @@ What Tune leaves behind after a crash, and what this module does about it:
   keeps their results from the searcher, which never suggested them (Optuna fails on trial ids
   it does not know).
 
-- **One run per experiment.** Two ``rllib train`` on one ``STORAGE_PATH/NAME`` would write into
-  the same trial folders and state files. :func:`lock_experiments` takes an ``fcntl.flock`` on
-  :data:`LOCK_FILE` in each experiment folder; the kernel releases it when the process dies, so a
-  crashed run never blocks the next one. The file holds the owner's PID and host, for the message.
+One run per experiment: :mod:`rllib_maaal.locks`.
 """
 
 from __future__ import annotations
@@ -47,15 +44,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import fcntl
 import io
 import json
 import os
 import re
 import shutil
 import signal
-import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +67,6 @@ MARKER = ".rllib_complete"
 #: trial's Tune state when it started (empty in trials adopted from before), for a resume that
 #: finds the trial in no saved experiment state.
 TRIAL_FLAG = ".rllib_checkpoint_markers"
-#: In an experiment folder: locked by the ``rllib train`` that runs the experiment.
-LOCK_FILE = ".rllib_train.lock"
 #: Where RLlib keeps an algorithm's learned weights inside its checkpoint.
 WEIGHTS = "learner_group/learner/rl_module"
 
@@ -253,43 +246,6 @@ def _copy(source_fs: Any, source: str, destination_fs: Any, destination: str) ->
     pyarrow.fs.copy_files(
         source, destination, source_filesystem=source_fs, destination_filesystem=destination_fs
     )
-
-
-class _Lock:
-    """An exclusive ``flock`` on ``EXPERIMENT/LOCK_FILE``, refused with one line while another
-    process holds it."""
-
-    def __init__(self, experiment_dir: Path) -> None:
-        experiment_dir.mkdir(parents=True, exist_ok=True)
-        self.path = experiment_dir / LOCK_FILE
-        self.file = self.path.open("a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            owner = self.file.read().strip() or "another process"
-            self.file.close()
-            raise ExperimentError(
-                f"experiment {experiment_dir} is being trained by {owner}; wait for it to end "
-                "(or stop it), or give this run another name or --storage-path"
-            ) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        self.file.flush()
-
-    def release(self) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
-
-
-@contextlib.contextmanager
-def lock_experiments(experiment_dirs: Iterable[Path]) -> Iterator[None]:
-    """Hold the lock of every experiment folder while the block runs (see :class:`_Lock`)."""
-    with contextlib.ExitStack() as stack:
-        for experiment_dir in experiment_dirs:
-            stack.callback(_Lock(experiment_dir).release)
-        yield
 
 
 def prepare_resume(experiment_dir: Path, max_failures: int | None = None) -> list[str]:

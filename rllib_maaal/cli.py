@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import shlex
 import signal
-import socket
 import sys
 import traceback
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 # Only light modules here: ``rllib --help`` must answer without importing Ray (seconds).
 from rllib_maaal.curves import BANDS
+from rllib_maaal.evaluation import evaluate_command
 from rllib_maaal.experiment import (
     Experiment,
     ExperimentError,
@@ -33,32 +31,20 @@ from rllib_maaal.experiment import (
     inline_spec,
     load_file,
 )
+from rllib_maaal.locks import lock_experiments
+from rllib_maaal.ray_runtime import (
+    RayInstance,
+    check_reachable,
+    check_resources,
+    local_resources,
+    quiet,
+    trial_resources,
+)
 from rllib_maaal.validation import did_you_mean
 
 #: Exit statuses of ``rllib train`` (shells report 128 + the signal number for signals).
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
-
-#: A function of one finished episode → numeric task metrics (e.g. ``{"success": 1.0}``).
-EpisodeMetricFn = Callable[[Any], dict[str, float]]
-
-
-def final_info_metrics(episode: Any) -> dict[str, float]:
-    """The task metrics of the episode's last ``infos`` (``success``, ...), as in training."""
-    from rllib_maaal.callbacks import task_metrics
-
-    return task_metrics(episode.get_infos(-1) or {})
-
-
-#: Hooks ``rllib evaluate`` calls on every episode; tasks add theirs with
-#: :func:`register_episode_metrics`. Later hooks win on equal metric names.
-EPISODE_METRICS: list[EpisodeMetricFn] = [final_info_metrics]
-
-
-def register_episode_metrics(fn: EpisodeMetricFn) -> EpisodeMetricFn:
-    """Add a per-episode metric hook to ``rllib evaluate`` (usable as a decorator)."""
-    EPISODE_METRICS.append(fn)
-    return fn
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,13 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot metrics of every trial found under RESULTS (Tune experiment or trial "
         "directories) against env steps, and print each trial's last and best value.",
     )
-    plot.add_argument("results", nargs="+", help="experiment or trial directories")
-    plot.add_argument(
-        "--metric",
-        "-m",
-        action="append",
-        help="a result metric (nested keys joined by /), one panel each (default: the greedy "
-        "evaluation return where a trial logs it, then the exploring return)",
+    _add_results(
+        plot,
+        metric_help="a result metric (nested keys joined by /), one panel each (default: the "
+        "greedy evaluation return where a trial logs it, then the exploring return)",
     )
     plot.add_argument(
         "--x",
@@ -205,12 +188,9 @@ Values: each trial's last greedy evaluation (evaluation/env_runners/<metric>, lo
 evaluation_interval); a method that never evaluated uses the exploring episodes
 (env_runners/<metric>), marked with a dagger. The header names the keys used.""",
     )
-    report.add_argument("results", nargs="+", help="experiment or trial directories")
-    report.add_argument(
-        "--metric",
-        "-m",
-        action="append",
-        help="a column instead of the defaults (repeatable): a task metric such as "
+    _add_results(
+        report,
+        metric_help="a column instead of the defaults (repeatable): a task metric such as "
         "avg_reward_per_intern_day (greedy evaluation, else exploring), or a full result key "
         "with /",
     )
@@ -227,6 +207,12 @@ class _SetMaxFailures(argparse.Action):
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
         namespace.set = [*namespace.set, f"max_failures={values}"]
+
+
+def _add_results(parser: argparse.ArgumentParser, metric_help: str) -> None:
+    """What ``rllib plot`` and ``rllib report`` read: trial folders, and which metrics."""
+    parser.add_argument("results", nargs="+", help="experiment or trial directories")
+    parser.add_argument("--metric", "-m", action="append", help=metric_help)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -299,7 +285,7 @@ def train_command(args: argparse.Namespace) -> int:
     for name, spec in specs.items():  # the common mistakes, before RLlib is even loaded
         quick_check(name, spec)
     experiments = build_experiments(specs, args.storage_path, args.num_samples)
-    _quiet(args.verbose)
+    quiet(args.verbose)
     from rllib_maaal.experiment import tuner_parts, validate_search_space
     from rllib_maaal.progress import home
 
@@ -314,8 +300,6 @@ def train_command(args: argparse.Namespace) -> int:
         if not any(Tuner.can_restore(str(exp.path)) for exp in experiments):
             where = ", ".join(str(exp.path) for exp in experiments)
             raise ExperimentError(f"--resume: no experiment to resume in {where}")
-    from rllib_maaal.checkpoints import lock_experiments
-
     # Held while training: a second `rllib train` of a running experiment is refused.
     locks = lock_experiments(exp.path for exp in experiments)
     address = args.address or os.environ.get("RAY_ADDRESS")
@@ -324,7 +308,7 @@ def train_command(args: argparse.Namespace) -> int:
         for exp in experiments:
             check_resources(exp, needs[exp.name], local, strict=True)
     else:
-        _check_reachable(address)
+        check_reachable(address)
     if args.dry_run:
         for exp in experiments:
             trials = len(configs[exp.name]) * exp.num_samples
@@ -340,7 +324,11 @@ def train_command(args: argparse.Namespace) -> int:
     from rllib_maaal.checkpoints import CheckpointThenStop
 
     graceful = CheckpointThenStop()
-    with locks, _ray(args.address, args.verbose) as started_locally, _signals(graceful) as stopped:
+    with (
+        locks,
+        RayInstance(args.address, args.verbose) as started_locally,
+        _signals(graceful) as stopped,
+    ):
         if not started_locally:
             import ray
 
@@ -366,20 +354,6 @@ def resume_command(args: argparse.Namespace) -> str:
     if not argv or argv[0] != "train":
         argv = ["train", "--file", args.file] if args.file else ["train"]
     return shlex.join(["rllib", *argv, "--resume"])
-
-
-def _quiet(verbose: bool) -> None:
-    """Hide Ray's start-up, deprecation and info noise from the terminal (``--verbose`` keeps
-    it): what a user reads is the progress lines and the summary."""
-    if verbose:
-        return
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    # RLlib registers its env wrapper with gymnasium again for every runner it builds.
-    warnings.filterwarnings("ignore", message=".*Overriding environment")
-    import ray.rllib  # noqa: F401 - Ray sets its loggers' levels on import: set ours after
-
-    for name in ("ray", "ray.rllib", "ray.tune", "ray.train"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
@@ -446,115 +420,6 @@ def _tuner(exp: Experiment, parts: dict[str, Any], args: argparse.Namespace, gra
             failure_config=parts["failure_config"],
         ),
     )
-
-
-class _ray:
-    """Context: join ``address`` (or ``RAY_ADDRESS``) or start a local Ray instance; shuts down
-    only what it started."""
-
-    def __init__(self, address: str | None, verbose: bool = False) -> None:
-        self.address = address
-        self.verbose = verbose
-        self.started = False
-
-    def __enter__(self) -> bool:
-        """Whether this started a local instance (which cannot grow, unlike a cluster)."""
-        import ray
-
-        import rllib_maaal
-
-        rllib_maaal.register()
-        # Without an address, ray.init() would join whichever cluster `ray start` last left on
-        # this machine; "local" starts our own, as documented. RAY_ADDRESS still wins.
-        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
-        _check_reachable(address)
-        if ray.is_initialized():
-            return False
-        try:
-            ray.init(
-                address=address,
-                logging_level=logging.INFO if self.verbose else logging.ERROR,
-                log_to_driver=self.verbose,
-                include_dashboard=False if address == "local" else None,
-            )
-        except ConnectionError as err:
-            raise ExperimentError(
-                f"cannot connect to the Ray cluster at {self.address}: {err} (a cluster "
-                "started with token authentication needs RAY_AUTH_MODE=token here too)"
-            ) from err
-        self.started = True
-        if address != "local":
-            resources = ray.cluster_resources()
-            print(
-                f"joined the Ray cluster at {address}: {resources.get('CPU', 0):g} CPUs, "
-                f"{resources.get('GPU', 0):g} GPUs, {len(ray.nodes())} node(s)"
-            )
-        return address == "local"
-
-    def __exit__(self, *exc: object) -> None:
-        import ray
-
-        if self.started:
-            ray.shutdown()
-
-
-def _check_reachable(address: str) -> None:
-    """Fail fast on a ``host:port`` nobody listens on: ray.init() would retry for minutes."""
-    host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
-        return  # "local", "auto", ray:// client addresses: Ray resolves these itself.
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as err:
-        raise ExperimentError(f"cannot reach a Ray cluster at {address}: {err}") from err
-
-
-def trial_resources(exp: Experiment, configs: Sequence[Any]) -> dict[str, float]:
-    """The largest CPU/GPU request of one trial over the points of ``exp``'s search space."""
-    from rllib_maaal.experiment import algorithm_class
-
-    algo_cls = algorithm_class(exp.run)
-    needed: dict[str, float] = {}
-    for config in configs:
-        request = algo_cls.default_resource_request(config).required_resources
-        for key, value in request.items():
-            if key in ("CPU", "GPU"):
-                needed[key] = max(needed.get(key, 0.0), float(value))
-    return needed
-
-
-def local_resources() -> dict[str, float]:
-    """The CPUs and GPUs a local Ray instance would get on this machine."""
-    from ray._private.utils import get_num_cpus
-
-    gpus = 0
-    with contextlib.suppress(Exception):
-        from ray._private.accelerators import NvidiaGPUAcceleratorManager
-
-        gpus = NvidiaGPUAcceleratorManager.get_current_node_num_accelerators()
-    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
-
-
-def check_resources(
-    exp: Experiment, needed: dict[str, float], available: dict[str, float], strict: bool
-) -> None:
-    """A trial that needs more CPUs/GPUs than Ray has would wait forever as PENDING: say so.
-
-    PPO, for one, asks for 1 + ``num_env_runners`` (default 2) CPUs. ``strict`` (a local
-    instance, which cannot grow) makes it an error; on a cluster, which may autoscale, a warning.
-    Trials that fit one at a time but not all at once simply run one after another.
-    """
-    short = {k: v for k, v in needed.items() if v > available.get(k, 0.0)}
-    if not short:
-        return
-    message = (
-        f"experiment {exp.name!r}: a trial needs {short} but Ray has "
-        f"{ {k: available.get(k, 0.0) for k in short} }; lower num_env_runners / num_learners "
-        "(or their per-runner resources), e.g. --set config.num_env_runners=1"
-    )
-    if strict:
-        raise ExperimentError(message)
-    print(f"rllib: warning: {message}", file=sys.stderr)
 
 
 def report(exp: Experiment, results: Any) -> int:
@@ -631,65 +496,3 @@ def report_command(args: argparse.Namespace) -> int:
             Path(path).write_text(text())
             print(f"wrote {path}")
     return 0
-
-
-def evaluate_command(args: argparse.Namespace) -> int:
-    """``rllib evaluate``: greedy episodes with a restored Algorithm; prints their metrics."""
-    if args.episodes < 1:
-        raise ExperimentError(f"--episodes must be at least 1, got {args.episodes}")
-    from rllib_maaal.checkpoints import evaluation_checkpoint
-
-    checkpoint = evaluation_checkpoint(args.checkpoint)
-    _quiet(args.verbose)
-    from ray.rllib.algorithms.algorithm import Algorithm
-
-    import rllib_maaal  # noqa: F401 - our envs must be registered to rebuild the algorithm
-
-    with _ray(args.address):
-        algo = Algorithm.from_checkpoint(str(checkpoint))
-        try:
-            episodes = evaluation_runner(algo).sample(num_episodes=args.episodes, explore=False)
-        finally:
-            algo.stop()
-    print(f"checkpoint: {checkpoint}")
-    for name, values in episode_stats(episodes[: args.episodes]).items():
-        print(_stat_line(name, values))
-    return 0
-
-
-def evaluation_runner(algo: Any) -> Any:
-    """A local EnvRunner with one env and ``algo``'s weights and connector states."""
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
-    config = algo.config.copy(copy_frozen=False)
-    config.env_runners(num_env_runners=0, num_envs_per_env_runner=1, explore=False)
-    default_cls = MultiAgentEnvRunner if config.is_multi_agent else SingleAgentEnvRunner
-    runner = (config.env_runner_cls or default_cls)(config=config)
-    runner.set_state(algo.env_runner.get_state())
-    return runner
-
-
-def episode_stats(episodes: Sequence[Any]) -> dict[str, list[float]]:
-    """Per-metric lists over episodes: return, length and every hook's task metrics."""
-    stats: dict[str, list[float]] = {
-        "episode_return": [float(e.get_return()) for e in episodes],
-        "episode_length": [float(len(e)) for e in episodes],
-    }
-    for episode in episodes:
-        task: dict[str, float] = {}
-        for hook in EPISODE_METRICS:
-            task.update(hook(episode))
-        for name, value in task.items():
-            stats.setdefault(name, []).append(value)
-    return stats
-
-
-def _stat_line(name: str, values: list[float]) -> str:
-    import numpy as np
-
-    v = np.asarray(values)
-    return (
-        f"{name:>24}: mean {v.mean():.4g}  std {v.std():.4g}  min {v.min():.4g}  "
-        f"max {v.max():.4g}  (n={v.size})"
-    )

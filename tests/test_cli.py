@@ -23,7 +23,7 @@ import pytest
 import yaml
 from resume_helpers import MAAAL_INTERN, assert_replay_restored
 
-from rllib_maaal import cli
+from rllib_maaal import cli, evaluation, ray_runtime
 from rllib_maaal.experiment import ExperimentError, build_experiments, validate_search_space
 
 #: A PPO iteration of about a second on CartPole (one local env runner, 256 steps).
@@ -136,13 +136,13 @@ class FakeEpisode:
 
 
 def test_episode_stats_collect_numeric_final_infos_and_registered_hooks(monkeypatch):
-    monkeypatch.setattr(cli, "EPISODE_METRICS", list(cli.EPISODE_METRICS))
-    cli.register_episode_metrics(lambda episode: {"double_return": 2 * episode.get_return()})
+    monkeypatch.setattr(evaluation, "EPISODE_METRICS", list(evaluation.EPISODE_METRICS))
+    evaluation.register_episode_metrics(lambda episode: {"double_return": 2 * episode.get_return()})
     episodes = [
         FakeEpisode(1.0, 5, {"success": True, "fraction_completed": 0.5, "note": "text"}),
         FakeEpisode(3.0, 7, {"success": False, "fraction_completed": 1.0}),
     ]
-    stats = cli.episode_stats(episodes)
+    stats = evaluation.episode_stats(episodes)
     assert stats == {
         "episode_return": [1.0, 3.0],
         "episode_length": [5.0, 7.0],
@@ -554,11 +554,11 @@ def test_inline_form_with_overrides(ray_session, tmp_path):
 def test_trials_larger_than_ray_are_refused_or_warned(capsys):
     # PPO asks for one CPU per env runner plus one for itself.
     (exp,) = build_experiments({"big": ppo(1, num_env_runners=64)})
-    needed = cli.trial_resources(exp, validate_search_space(exp))
+    needed = ray_runtime.trial_resources(exp, validate_search_space(exp))
     assert needed == {"CPU": 65.0}
     available = {"CPU": 2.0, "GPU": 0.0}
     with pytest.raises(ExperimentError, match=r"'big': a trial needs \{'CPU': 65.0\}"):
-        cli.check_resources(exp, needed, available, strict=True)
-    cli.check_resources(exp, needed, available, strict=False)
+        ray_runtime.check_resources(exp, needed, available, strict=True)
+    ray_runtime.check_resources(exp, needed, available, strict=False)
     assert capsys.readouterr().err.startswith("rllib: warning: experiment 'big'")
-    cli.check_resources(exp, {"CPU": 1.0}, available, strict=True)
+    ray_runtime.check_resources(exp, {"CPU": 1.0}, available, strict=True)

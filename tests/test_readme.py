@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rllib_maaal import cli
+from rllib_maaal.evaluation import evaluation_runner
 
 ROOT = Path(__file__).parents[1]
 #: Tuned files small enough to train in the suite; the others get ``--dry-run``.
@@ -139,7 +139,7 @@ def random_play_return() -> float:
     config = MAAALConfig().update_from_dict(spec["config"]).environment(spec["env"])
     algo = config.training(allocation="random", action="random").build_algo()
     try:
-        episodes = cli.evaluation_runner(algo).sample(num_episodes=32, explore=False)
+        episodes = evaluation_runner(algo).sample(num_episodes=32, explore=False)
     finally:
         algo.stop()
     return float(np.mean([e.get_return() for e in episodes[:32]]))

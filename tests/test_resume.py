@@ -32,10 +32,10 @@ from rllib_maaal import cli
 from rllib_maaal.checkpoints import (
     MARKER,
     checkpoint_iteration,
-    lock_experiments,
     newest_complete,
 )
 from rllib_maaal.experiment import ExperimentError, build_experiments, tuner_parts
+from rllib_maaal.locks import lock_experiments
 
 #: A PPO iteration of about a second on CartPole (one local env runner, 256 steps).
 TINY = {
@@ -257,7 +257,7 @@ def test_the_lock_is_free_once_its_holder_is_killed(tmp_path):
 def start_holder(experiment_dir: Path) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import time
-        from rllib_maaal.checkpoints import lock_experiments
+        from rllib_maaal.locks import lock_experiments
         with lock_experiments([__import__("pathlib").Path({str(experiment_dir)!r})]):
             print("locked", flush=True)
             time.sleep(600)

@@ -19,8 +19,13 @@ Example::
     config = (
         OptionCriticConfig()
         .environment("maaal/intern")
-        # The intern's team and opponent indices; the message record (critic only).
-        .training(drop_obs_features=[8, 9], critic_drop_obs_features=[1, 11, 12, 13, 14])
+        # The intern's team and opponent labels; the message record (critic only).
+        .training(
+            drop_obs_features=["team", "opponent"],
+            critic_drop_obs_features=[
+                "last_message", "response_0", "response_1", "evidence_0", "evidence_1"
+            ],
+        )
     )
     algo = config.build_algo()
     print(algo.train()["env_runners"]["avg_reward_per_intern_day"])
@@ -37,6 +42,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from rllib_maaal.algorithms.episodic.episode_replay import Episode
 from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule, piecewise_linear
+from rllib_maaal.envs.intern import obs_columns
 from rllib_maaal.envs.team import TEAM_VIEW_KEYS
 from rllib_maaal.validation import check_number
 
@@ -72,8 +78,8 @@ class OptionCriticConfig(EpisodicConfig):
         self.entropy_coeff = 0.05
         self.greedy_messages = False
         # Inputs and losses.
-        self.drop_obs_features: list[int] = []
-        self.critic_drop_obs_features: list[int] = []
+        self.drop_obs_features: list[str | int] = []
+        self.critic_drop_obs_features: list[str | int] = []
         self.reward_scale = 0.01
         self.td_loss = "mse"
         self.normalize_advantages = True
@@ -94,8 +100,8 @@ class OptionCriticConfig(EpisodicConfig):
         temperature: float | None = NotProvided,
         entropy_coeff: float | None = NotProvided,
         greedy_messages: bool | None = NotProvided,
-        drop_obs_features: list[int] | None = NotProvided,
-        critic_drop_obs_features: list[int] | None = NotProvided,
+        drop_obs_features: list[str | int] | None = NotProvided,
+        critic_drop_obs_features: list[str | int] | None = NotProvided,
         td_loss: str | None = NotProvided,
         normalize_advantages: bool | None = NotProvided,
         **kwargs: Any,
@@ -114,15 +120,16 @@ class OptionCriticConfig(EpisodicConfig):
             entropy_coeff: β, weight of the policy's entropy bonus (≥ 0).
             greedy_messages: without exploration (evaluation), send each intern its most
                 probable message instead of sampling the policy.
-            drop_obs_features: columns of ``obs`` the networks ignore; drop the ones holding
-                unit labels (the intern task's ``team`` and ``opponent``, 8 and 9) to make the
-                method invariant to team relabelling.
-            critic_drop_obs_features: further columns only the critic ignores: those that record
-                the message just sent (the intern task's ``last_message`` and response record,
-                1 and 11 to 14). The actor's advantage r + γ Q(s', ω) − Q(s, ω) should depend on
-                the messages only through their effect on the interns; a critic that reads them
-                off s' adds a spurious, message-correlated term that drives the shared policy
-                toward one message for everyone.
+            drop_obs_features: features of ``obs`` the networks ignore, by name (the intern
+                observation's ``OBS_FEATURES``; a column index also works); drop the ones
+                holding unit labels (``team`` and ``opponent``) to make the method invariant
+                to team relabelling.
+            critic_drop_obs_features: further features only the critic ignores: those that
+                record the message just sent (``last_message``, ``response_0``/``_1``,
+                ``evidence_0``/``_1``). The actor's advantage r + γ Q(s', ω) − Q(s, ω) should
+                depend on the messages only through their effect on the interns; a critic that
+                reads them off s' adds a spurious, message-correlated term that drives the
+                shared policy toward one message for everyone.
             td_loss: ``mse`` or ``huber`` (the critic's loss).
             normalize_advantages: standardise the actor's advantages over each batch.
         """
@@ -139,8 +146,11 @@ class OptionCriticConfig(EpisodicConfig):
                 "temperature": self.temperature,
                 "allow_self_pairing": self.allow_self_pairing,
                 "epsilon_option": self.epsilon_option,
-                "drop_obs_features": list(self.drop_obs_features),
-                "critic_drop_obs_features": list(self.critic_drop_obs_features),
+                # The module indexes columns: names are resolved once, here.
+                "drop_obs_features": _columns("drop_obs_features", self.drop_obs_features),
+                "critic_drop_obs_features": _columns(
+                    "critic_drop_obs_features", self.critic_drop_obs_features
+                ),
                 "greedy_messages": self.greedy_messages,
             }
         )
@@ -166,6 +176,8 @@ class OptionCriticConfig(EpisodicConfig):
         return OptionCriticTorchLearner
 
     def validate(self) -> None:
+        for name in ("drop_obs_features", "critic_drop_obs_features"):
+            _columns(name, getattr(self, name))  # before the model config resolves them
         super().validate()
         check_schedule("OptionCriticConfig.epsilon_option", self.epsilon_option)
         for name in ("allow_self_pairing", "greedy_messages", "normalize_advantages"):
@@ -180,15 +192,23 @@ class OptionCriticConfig(EpisodicConfig):
             raise ValueError(
                 f"OptionCriticConfig.entropy_coeff must be a non-negative number; got {beta!r}"
             )
-        for name in ("drop_obs_features", "critic_drop_obs_features"):
-            columns = getattr(self, name)
-            if not isinstance(columns, list | tuple) or not all(
-                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in columns
-            ):
-                raise ValueError(
-                    f"OptionCriticConfig.{name} must be a list of observation column indices "
-                    f"(non-negative ints); got {columns!r}"
-                )
+
+
+def _columns(field: str, features: Any) -> list[int]:
+    """The ``obs`` columns of ``OptionCriticConfig.<field>``: intern observation features given
+    by name (or by column); anything else fails naming the field."""
+    if not isinstance(features, list | tuple) or not all(
+        isinstance(f, str) or (isinstance(f, int) and not isinstance(f, bool) and f >= 0)
+        for f in features
+    ):
+        raise ValueError(
+            f"OptionCriticConfig.{field} must be a list of intern observation feature names (or "
+            f"column indices ≥ 0); got {features!r}"
+        )
+    try:
+        return [f if isinstance(f, int) else obs_columns([f])[0] for f in features]
+    except ValueError as err:
+        raise ValueError(f"OptionCriticConfig.{field}: {err}") from None
 
 
 class OptionCritic(EpisodicAlgorithm):

@@ -15,8 +15,8 @@ from rllib_maaal.envs.intern.policies import fixed_policy
 from rllib_maaal.experiment import load_file
 
 TUNED = Path(__file__).parents[3] / "tuned_configs" / "intern_option_critic.yaml"
-#: The message record columns of the intern observation (see the tuned experiment file).
-RECORD = [1, 11, 12, 13, 14]
+#: The message record features of the intern observation (see the tuned experiment file).
+RECORD = ["last_message", "response_0", "response_1", "evidence_0", "evidence_1"]
 #: A cohort small enough to learn in a CI run: 4 teams of 2 interns, 4 weeks.
 TINY = {"n_teams": 4, "team_size": 2, "n_weeks": 4}
 
@@ -50,7 +50,13 @@ def greedy_average_reward(algo: OptionCritic, episodes: int = 32) -> float:
         ("temperature", 0.0, "temperature must be a positive number; got 0.0"),
         ("reward_scale", -1.0, "reward_scale must be a positive number"),
         ("entropy_coeff", -0.1, "entropy_coeff must be a non-negative number"),
-        ("drop_obs_features", [8, -1], "drop_obs_features must be a list of observation column"),
+        ("drop_obs_features", [8, -1], "drop_obs_features must be a list of intern observation"),
+        (
+            "critic_drop_obs_features",
+            ["team", "lastmessage"],
+            "critic_drop_obs_features: intern observation feature must be one of wellbeing, "
+            "last_message, ",
+        ),
         ("critic_drop_obs_features", "1", "critic_drop_obs_features must be a list"),
         ("epsilon_option", [[10, 1.0], [0, 0.1]], "epsilon_option: steps must be non-empty and"),
         ("greedy_messages", "yes", "greedy_messages must be True or False; got 'yes'"),
@@ -78,7 +84,11 @@ def test_tuned_experiment_file_is_a_valid_config():
     config = OptionCriticConfig().update_from_dict(spec["config"]).environment(spec["env"])
     config.validate()
     assert config.gamma == 0.9 and config.model_config["hidden"] == 64
-    assert config.drop_obs_features == LABELS and config.critic_drop_obs_features == RECORD
+    assert config.drop_obs_features == ["team", "opponent"]
+    assert config.critic_drop_obs_features == RECORD
+    # The module gets the columns the names stand for (ints are taken as columns already).
+    assert config.model_config["drop_obs_features"] == LABELS == [8, 9]
+    assert config.model_config["critic_drop_obs_features"] == [1, 11, 12, 13, 14]
 
 
 def test_learns_a_small_cohort_and_restores_to_identical_choices(ray_local, tmp_path):
