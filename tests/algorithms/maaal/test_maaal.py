@@ -45,6 +45,7 @@ def toy_config(**training) -> MAAALConfig:
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("allocation_head", "bilinear", "allocation_head must be one of auto, mlp, dot"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
+        ("td_lambda", 1.5, "td_lambda must be"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
         ("reward_scale", 0.0, "reward_scale must be a positive number"),
         (
