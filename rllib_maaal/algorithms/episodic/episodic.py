@@ -14,7 +14,8 @@ team envs through the vector entry point. This module holds that plumbing once:
   replay (``replay.npz``, with ``store_replay_in_checkpoint``), so a resumed run learns at once;
 * :class:`~rllib_maaal.algorithms.episodic.torch.episodic_torch_learner.EpisodicTorchLearner`:
   builds the module's target networks and updates them (hard copy every
-  ``target_network_update_freq`` updates, or Polyak averaging with ``tau`` < 1).
+  ``target_network_update_freq`` updates or env steps (``target_update_unit``), or Polyak
+  averaging with ``tau`` < 1).
 
 A subclass adds its own knobs, exploration metrics (:meth:`EpisodicAlgorithm.exploration_metrics`)
 and episode statistics (:meth:`EpisodicAlgorithm.on_episodes_completed`).
@@ -46,10 +47,13 @@ from ray.rllib.utils.metrics import (
 from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
 from rllib_maaal.algorithms.episodic.team_env_runner import TeamEnvRunner
 from rllib_maaal.callbacks import TaskMetricsCallback
-from rllib_maaal.validation import check_number, did_you_mean
+from rllib_maaal.validation import check_choice, check_number, did_you_mean
 
 #: The replay's file in a checkpoint directory (see :meth:`EpisodicAlgorithm.save_to_path`).
 REPLAY_FILE_NAME = "replay.npz"
+
+#: What ``target_network_update_freq`` counts.
+TARGET_UPDATE_UNITS = ("updates", "env_steps")
 
 _POSITIVE_INTS = (
     "torch_threads_per_learner",
@@ -79,6 +83,7 @@ class EpisodicConfig(AlgorithmConfig):
         self.updates_per_iteration = 1
         self.num_episodes_before_learning_starts = 32
         self.target_network_update_freq = 200
+        self.target_update_unit = "updates"
         self.tau = 1.0
         self.reward_scale = 1.0
         self.store_replay_in_checkpoint = True
@@ -107,6 +112,7 @@ class EpisodicConfig(AlgorithmConfig):
         updates_per_iteration: int | None = NotProvided,
         num_episodes_before_learning_starts: int | None = NotProvided,
         target_network_update_freq: int | None = NotProvided,
+        target_update_unit: str | None = NotProvided,
         tau: float | None = NotProvided,
         reward_scale: float | None = NotProvided,
         store_replay_in_checkpoint: bool | None = NotProvided,
@@ -120,7 +126,11 @@ class EpisodicConfig(AlgorithmConfig):
             episodes_per_update: episodes per gradient update.
             updates_per_iteration: gradient updates per training iteration.
             num_episodes_before_learning_starts: replay size before the first update.
-            target_network_update_freq: updates between hard target copies (when tau = 1).
+            target_network_update_freq: period of the hard target copies (when tau = 1), in
+                ``target_update_unit``.
+            target_update_unit: ``updates`` (gradient updates) or ``env_steps`` (sampled env
+                steps, as the QMIX references count it: a copy whenever the lifetime env steps
+                cross a multiple of the period, however many updates an iteration makes).
             tau: Polyak factor of the target update (1.0: hard copy).
             reward_scale: c, replayed rewards are multiplied by c before learning. Values of
                 order 1 train faster: a network's output layer moves by about ``lr`` per update,
@@ -188,6 +198,7 @@ class EpisodicConfig(AlgorithmConfig):
                 raise ValueError(
                     f"{prefix}.{name} must be one of {', '.join(allowed)}; got {value!r}"
                 )
+        check_choice(f"{prefix}.target_update_unit", self.target_update_unit, TARGET_UPDATE_UNITS)
         check_number(f"{prefix}.tau", self.tau, low=0, high=1, low_open=True)
         # RLlib's own validate() leaves these to fail (or silently misbehave) inside a trial.
         check_number(f"{prefix}.gamma", self.gamma, low=0, high=1, low_open=True)

@@ -81,6 +81,7 @@ class MAAALConfig(EpisodicConfig):
         self.epsilon_allocation: Schedule = [[0, 1.0], [50_000, 0.05]]
         self.epsilon_action: Schedule = [[0, 1.0], [50_000, 0.05]]
         self.double_q = True
+        self.td_lambda = 0.0
         self.td_loss = "mse"
         self.l1_coeff = 1.0
         self.l2_coeff = 1.0
@@ -98,6 +99,7 @@ class MAAALConfig(EpisodicConfig):
         epsilon_allocation: Schedule | None = NotProvided,
         epsilon_action: Schedule | None = NotProvided,
         double_q: bool | None = NotProvided,
+        td_lambda: float | None = NotProvided,
         td_loss: str | None = NotProvided,
         l1_coeff: float | None = NotProvided,
         l2_coeff: float | None = NotProvided,
@@ -128,6 +130,8 @@ class MAAALConfig(EpisodicConfig):
             epsilon_allocation: ε of the allocation choice over env steps.
             epsilon_action: ε of the action choice over env steps.
             double_q: choose the next action with the online networks (L2).
+            td_lambda: λ in [0, 1] of L2's targets: 0 (default, the paper) the one-step target,
+                > 0 the λ-return over the episode from the target Q_tot (pymarl2 uses 0.6).
             td_loss: ``mse`` or ``huber``.
             l1_coeff: weight of the allocation loss L1.
             l2_coeff: weight of the action loss L2.
@@ -195,6 +199,7 @@ class MAAALConfig(EpisodicConfig):
             check_bool(f"MAAALConfig.{name}", getattr(self, name))
         for name in ("l1_coeff", "l2_coeff"):
             check_number(f"MAAALConfig.{name}", getattr(self, name), low=0)
+        check_number("MAAALConfig.td_lambda", self.td_lambda, low=0, high=1)
         capacity = self.subtask_capacity
         for value in capacity if isinstance(capacity, list | tuple) else [capacity]:
             check_number("MAAALConfig.subtask_capacity", value, low=1, integer=True, allow=(None,))

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from rllib_maaal.algorithms.maaal.allocation import greedy_allocation, random_allocation
+from rllib_maaal.algorithms.maaal import MAAALConfig
+from rllib_maaal.algorithms.maaal.allocation import (
+    exploration_epsilons,
+    greedy_allocation,
+    random_allocation,
+)
 from rllib_maaal.grouping import all_pairings
 
 PAIRING = {"allocation_solver": "pairing", "allow_self_pairing": True}
@@ -99,3 +104,17 @@ def test_capacity_exploration_fills_the_raised_active_capacities():
     explored = random_allocation(q, cfg, 1.0, greedy)
     # Capacity 1 on two active subtasks is raised to 2: two units in each.
     assert (torch.sort(explored, -1).values == torch.tensor([1, 1, 2, 2])).all()
+
+
+def test_allocation_and_action_follow_their_own_epsilon_schedules():
+    # The allocation annealed later than the actions, so that L1 is fitted on trained actions.
+    config = MAAALConfig().training(
+        epsilon_allocation=[[0, 1.0], [20_000, 1.0], [40_000, 0.0]],
+        epsilon_action=[[0, 1.0], [10_000, 0.0]],
+    )
+    cfg = config.model_config
+    assert exploration_epsilons(cfg, 5_000) == {"epsilon_allocation": 1.0, "epsilon_action": 0.5}
+    assert exploration_epsilons(cfg, 30_000) == {"epsilon_allocation": 0.5, "epsilon_action": 0.0}
+    assert exploration_epsilons(cfg, None) == {"epsilon_allocation": 0.0, "epsilon_action": 0.0}
+    rule = MAAALConfig().training(action="random").model_config
+    assert exploration_epsilons(rule, None)["epsilon_action"] == 1.0

@@ -45,6 +45,7 @@ def toy_config(**training) -> MAAALConfig:
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("allocation_head", "bilinear", "allocation_head must be one of auto, mlp, dot"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
+        ("td_lambda", 1.5, "td_lambda must be"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
         ("reward_scale", 0.0, "reward_scale must be a positive number"),
         (
@@ -215,3 +216,48 @@ def test_two_learners_make_the_same_update_as_one(ray_local):
         np.testing.assert_allclose(weights[1][name], value, rtol=0, atol=1e-6, err_msg=name)
     two.shutdown()
     one.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("unit", "lifetime_steps", "copies"),
+    [
+        # Period 100 env steps: a copy at the first update after each multiple is crossed (also
+        # when a jump crosses several), none on an iteration's second update.
+        ("env_steps", [50, 90, 120, 120, 250, 260, 310], [0, 0, 1, 0, 1, 0, 1]),
+        # Period 100 updates ≫ 7 updates: the env steps do not count.
+        ("updates", [50, 90, 120, 120, 250, 260, 310], [0, 0, 0, 0, 0, 0, 0]),
+    ],
+)
+def test_target_copies_follow_the_target_update_unit(unit, lifetime_steps, copies):
+    from maaal_helpers import toy_episodes
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
+
+    replay = EpisodeReplay(capacity=8, seed=0)
+    for episode in toy_episodes(8):
+        replay.add_episode(episode)
+    config = (
+        toy_config(target_update_unit=unit)
+        .training(target_network_update_freq=100)
+        .learners(num_learners=0)
+    )
+    group = config.build_learner_group(env=make_toy_env({}))
+    batch = replay.sample(8)
+    copied = []
+    for steps in lifetime_steps:
+        group.update(
+            batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, 1),
+            timesteps={"num_env_steps_sampled_lifetime": steps},
+        )
+        weights = group.get_weights()[DEFAULT_MODULE_ID]
+        mixer = [name for name in weights if name.startswith("mixer.")]
+        copied.append(int(all(np.array_equal(weights[n], weights[f"_target_{n}"]) for n in mixer)))
+    group.shutdown()
+    assert copied == copies
+
+
+def test_target_update_unit_is_validated():
+    config = MAAALConfig().environment("CartPole-v1").training(target_update_unit="steps")
+    with pytest.raises(ValueError, match="target_update_unit must be one of updates, env_steps"):
+        config.validate()

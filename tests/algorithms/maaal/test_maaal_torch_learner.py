@@ -1,19 +1,23 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 from maaal_helpers import make_module
 
+from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import TERMINAL, VALID
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
     _next_boundary,
     action_loss,
     action_targets,
     allocation_loss,
     allocation_targets,
+    lambda_returns,
     semi_mdp_returns,
 )
+from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import Q_TOT_NEXT_TARGET
 
 ALLOCATION_MODULE = ("alloc_head", "subtask_encoder")
 AGENT_NETWORK = ("agent_net",)
@@ -121,3 +125,49 @@ def test_target_networks_cover_the_pair_head():
     pairs = module.get_target_network_pairs()
     assert any(main is module.alloc_scorer for main, _ in pairs)
     assert all(main is not target for main, target in pairs)
+
+
+@pytest.mark.parametrize(
+    ("terminated", "expected"),
+    [
+        # r = 1, 2, 3, Q_tot⁻_{t+1} = 10, 20, 30, γ = λ = 0.5, one padded step:
+        # y_2 = 3 + 0.5 · 30 = 18, y_1 = 2 + 0.5 (0.5 · 20 + 0.5 · 18), y_0 = 1 + 0.5 (5 + 0.5 y_1)
+        (False, [6.375, 11.5, 18.0]),
+        # y_2 = 3, y_1 = 2 + 0.5 (10 + 1.5), y_0 = 1 + 0.5 (5 + 0.5 · 7.75)
+        (True, [5.4375, 7.75, 3.0]),
+    ],
+)
+def test_td_lambda_targets_on_a_hand_made_episode(terminated, expected):
+    valid = torch.tensor([[True, True, True, False]])
+    fwd_out = {
+        VALID: valid,
+        TERMINAL: torch.tensor([[False, False, terminated, False]]),
+        Q_TOT_NEXT_TARGET: torch.tensor([[10.0, 20.0, 30.0, 7.0]]),
+    }
+    batch = {"reward": torch.tensor([[1.0, 2.0, 3.0, 0.0]])}
+    y = action_targets(fwd_out, batch, SimpleNamespace(gamma=0.5, td_lambda=0.5))
+    torch.testing.assert_close(y[valid], torch.tensor(expected))
+
+
+def test_td_lambda_zero_keeps_the_one_step_targets_and_one_gives_the_monte_carlo_return(
+    toy_batch,
+):
+    module, config = make_module()
+    fwd_out = module.forward_train(toy_batch)
+    not_done = 1.0 - fwd_out[TERMINAL].float()
+    one_step = toy_batch["reward"] + config.gamma * not_done * fwd_out[Q_TOT_NEXT_TARGET]
+    assert config.td_lambda == 0
+    assert torch.equal(action_targets(fwd_out, toy_batch, config), one_step)
+    # The unrolled λ-return itself agrees at λ = 0 (on valid steps: padding is never trained).
+    valid = fwd_out[VALID]
+    unrolled = lambda_returns(
+        one_step, toy_batch["reward"], fwd_out[Q_TOT_NEXT_TARGET], valid, config
+    )
+    torch.testing.assert_close(unrolled[valid], one_step[valid])
+    # λ = 1: the discounted rewards to the episode's end, then its last one-step target.
+    episode = int(toy_batch["length"][0])
+    full = SimpleNamespace(gamma=config.gamma, td_lambda=1.0)
+    y = action_targets(fwd_out, toy_batch, full)[0, 0]
+    discounts = config.gamma ** torch.arange(episode, dtype=torch.float32)
+    tail = torch.cat([toy_batch["reward"][0, : episode - 1], one_step[0, episode - 1 : episode]])
+    torch.testing.assert_close(y, (discounts * tail).sum(), rtol=1e-5, atol=1e-4)

@@ -10,6 +10,7 @@ import torch.distributed as dist
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 
 def _learners() -> int:
@@ -67,15 +68,30 @@ class EpisodicTorchLearner(TorchLearner):
                 mod.make_target_networks() if isinstance(mod, TargetNetworkAPI) else None
             )
         )
-        self._updates_since_target_sync = 0
+        self._updates = 0
+        # Periods of ``target_network_update_freq`` (updates or env steps) already synced: the
+        # targets are copies of the online networks at build, period 0.
+        self._synced_periods = 0
 
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
-        self._updates_since_target_sync += 1
-        hard = self.config.tau >= 1.0
-        if hard and self._updates_since_target_sync < self.config.target_network_update_freq:
+        self._updates += 1
+        if self.config.tau >= 1.0 and not self._hard_copy_due(timesteps):
             return
-        self._updates_since_target_sync = 0
         for module in self.module.values():
             for main_net, target_net in module.unwrapped().get_target_network_pairs():
                 update_target_network(main_net=main_net, target_net=target_net, tau=self.config.tau)
+
+    def _hard_copy_due(self, timesteps: dict[str, Any]) -> bool:
+        """Whether the updates or lifetime env steps (``target_update_unit``) crossed a multiple
+        of ``target_network_update_freq`` since the last copy; at most one copy per update."""
+        progress = (
+            timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)
+            if self.config.target_update_unit == "env_steps"
+            else self._updates
+        )
+        periods = int(progress) // self.config.target_network_update_freq
+        if periods <= self._synced_periods:
+            return False
+        self._synced_periods = periods
+        return True

@@ -22,6 +22,12 @@ L2, actions (every step, double Q, m_{t+1} = the allocation in force at t + 1)::
 ``done`` is true only on termination: a time-limit truncation bootstraps from the final
 observation.
 
+With ``td_lambda`` = λ > 0, y2 is instead pymarl2's λ-return over the episode, computed backwards
+from the same target values Q_tot⁻_{t+1} (the one-step target at the episode's last step)::
+
+    y2_t = r_t + γ [(1 − λ) Q_tot⁻_{t+1} + λ y2_{t+1}]   for t < L − 1
+    y2_{L−1} = r_{L−1} + γ (1 − terminated) Q_tot⁻_L
+
 The module's ``_forward_train`` returns every Q value these equations read (see the keys in
 :mod:`~rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module`); this file is the equations over
 ``fwd_out``, with no network call and no host sync.
@@ -146,9 +152,38 @@ def action_loss(
 
 
 def action_targets(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
-    """y2 (B, T) = r_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i})."""
+    """y2 (B, T) = r_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i}), or its λ-return
+    with ``config.td_lambda`` > 0."""
     not_done = 1.0 - fwd_out[TERMINAL].float()
-    return batch["reward"] + config.gamma * not_done * fwd_out[Q_TOT_NEXT_TARGET]
+    one_step = batch["reward"] + config.gamma * not_done * fwd_out[Q_TOT_NEXT_TARGET]
+    if config.td_lambda == 0:
+        return one_step
+    return lambda_returns(
+        one_step, batch["reward"], fwd_out[Q_TOT_NEXT_TARGET], fwd_out[VALID], config
+    )
+
+
+def lambda_returns(
+    one_step: torch.Tensor,
+    reward: torch.Tensor,
+    next_value: torch.Tensor,
+    valid: torch.Tensor,
+    config: Any,
+) -> torch.Tensor:
+    """The λ-returns (B, T) of the module docstring, unrolled: y2_t = Σ_{j ≥ t} (γλ)^{j−t} c_j
+    with c_j = r_j + γ (1 − λ) Q_tot⁻_{j+1}, c_{L−1} = the one-step target and c = 0 on padding.
+
+    One (T, T) matrix product instead of a loop over time; no division by (γλ)^t, which
+    underflows over long episodes (0.54^182 ≈ 1e-49 in the intern task).
+    """
+    gamma, lam = config.gamma, config.td_lambda
+    last = valid & ~torch.cat([valid[:, 1:], torch.zeros_like(valid[:, :1])], dim=1)
+    blended = reward + gamma * (1.0 - lam) * next_value
+    c = torch.where(last, one_step, torch.where(valid, blended, torch.zeros_like(blended)))
+    t = torch.arange(c.shape[1], device=c.device)
+    lag = (t[None, :] - t[:, None]).to(c.dtype)  # lag[t, j] = j − t
+    weights = torch.where(lag >= 0, (gamma * lam) ** lag.clamp(min=0), torch.zeros_like(lag))
+    return c @ weights.T
 
 
 def _td_loss(td: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
