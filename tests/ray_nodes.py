@@ -28,7 +28,7 @@ def ray_node(args: Sequence[str], log: Path, timeout_s: float = 90) -> Iterator[
     """A ``ray start --block ARGS`` node, from its start until the block exits.
 
     The node is stopped through its own process group: ``ray stop`` would stop every Ray
-    instance on the machine, including ones this session did not start. Token authentication
+    instance on the machine, including ones this test run did not start. Token authentication
     is off so that clients connecting by address need no token file.
     """
     with log.open("w") as out:
