@@ -124,11 +124,12 @@ def test_the_main_job_beats_random_play(ran, user, ray_session):
 
 
 #: Greedy return above random play required of the main job. Measured over seeds 0, 1, 2
-#: (config.seed=N, the rest as shipped; this test runs seed 0), with the team EnvRunner and the
-#: fwd_out learner: trained −33.7, −32.6, −26.7, random −38.2, −35.6, −41.5, margins +4.5, +3.0,
-#: +14.8 (before them: −32.8, −32.2, −30.3). A machine whose float rounding sends training down
-#: another seed's path should still clear the smallest, +3.0.
-MARGIN = 2.0
+#: (config.seed=N, the rest as shipped; this test runs seed 0), 8 updates per iteration: trained
+#: −28.2, −24.7, −30.0, random −38.2, −35.6, −41.5, margins +10.1, +10.9, +11.5 (the README's
+#: promise is +8 on each). The same job with TD(λ = 0.6) gave +15.3 and +5.8 on seeds 0 and 1, so
+#: a machine whose float rounding sends training down another path can land about 5 points off
+#: the seeds measured here: the test asks for 6.
+MARGIN = 6.0
 
 
 def random_play_return() -> float:
