@@ -1,10 +1,15 @@
 """The cluster definitions users launch, checked by the code that reads them: Ray's cluster
-launcher schema (``ray up``), the Kubernetes API's schemas for the pods of the KubeRay RayJob,
-Ray's KubeRay autoscaler for its cluster spec, and our own CLI for its entrypoint."""
+launcher schema (``ray up``), KubeRay's CRD schema for the RayJob's own fields, the Kubernetes
+API's schemas for its pods, Ray's KubeRay autoscaler for its cluster spec, and our own CLI for
+its entrypoint."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
+import operator
+import re
 import shlex
 from pathlib import Path
 
@@ -23,6 +28,8 @@ from rllib_maaal.experiment import apply_overrides, build_experiments, load_file
 ROOT = Path(__file__).resolve().parents[1]
 #: Where docker/Dockerfile puts the repository in the image.
 IMAGE_ROOT = "/opt/rllib_maaal"
+#: KubeRay's RayJob CRD schema, pod templates left open (see tests/data/extract_crd_schema.py).
+RAYJOB_SCHEMA = ROOT / "tests" / "data" / "kuberay_rayjob_v1_schema.json"
 
 
 def load(name: str) -> dict:
@@ -45,12 +52,66 @@ def test_the_cluster_launcher_schema_rejects_a_misspelt_field():
         validate_config(prepare_config(config))
 
 
+@pytest.fixture(scope="module")
+def rayjob_schema() -> jsonschema.Draft7Validator:
+    schema = json.loads(RAYJOB_SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_the_rayjob_passes_kuberays_crd_schema(rayjob_schema):
+    rayjob_schema.validate(load("rayjob.yaml"))
+
+
+@pytest.mark.parametrize(
+    "path, value, error",
+    [
+        pytest.param(
+            ("spec", "shutdownAfterJobFinish"),
+            True,
+            "'shutdownAfterJobFinish' was unexpected",
+            id="misspelt-top-level-field",
+        ),
+        pytest.param(
+            ("spec", "shutdownAfterJobFinishes"),
+            "yes",
+            "'yes' is not of type 'boolean'",
+            id="wrong-type",
+        ),
+        pytest.param(("specs",), {}, "'specs' was unexpected", id="unknown-root-field"),
+        pytest.param(
+            ("spec", "rayClusterSpec", "workerGroupSpecs", 0, "maxReplica"),
+            4,
+            "'maxReplica' was unexpected",
+            id="misspelt-worker-group-field",
+        ),
+        pytest.param(
+            ("spec", "rayClusterSpec", "headGroupSpec", "rayStartParams", "num-cpus"),
+            2,
+            "2 is not of type 'string'",
+            id="rayStartParams-not-a-string",
+        ),
+    ],
+)
+def test_kuberays_crd_schema_rejects_a_misspelt_or_mistyped_field(
+    rayjob_schema, path, value, error
+):
+    rayjob = load("rayjob.yaml")
+    functools.reduce(operator.getitem, path[:-1], rayjob)[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(error)):
+        rayjob_schema.validate(rayjob)
+
+
 def pod_templates(rayjob: dict) -> list[dict]:
-    """The RayJob's pod templates, each as the Kubernetes resource that holds one."""
-    cluster = rayjob["spec"]["rayClusterSpec"]
-    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    """The RayJob's pod templates (its Ray nodes' and, if it has one, its submitter's), each as
+    the Kubernetes resource that holds one: the CRD schema leaves them to these checks."""
+    spec = rayjob["spec"]
+    groups = [spec["rayClusterSpec"]["headGroupSpec"], *spec["rayClusterSpec"]["workerGroupSpecs"]]
+    templates = [group["template"] for group in groups]
+    if "submitterPodTemplate" in spec:
+        templates.append(spec["submitterPodTemplate"])
     pod_template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "pods"}}
-    return [{**pod_template, "template": group["template"]} for group in groups]
+    return [{**pod_template, "template": template} for template in templates]
 
 
 def test_the_rayjob_pods_pass_the_kubernetes_schema():

@@ -62,7 +62,15 @@ class EpisodeChunk:
     return_: float
     is_terminated: bool = False
     is_truncated: bool = False
+    is_dropped: bool = False
     final_info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def dropped(cls, id_: str) -> EpisodeChunk:
+        """A chunk without steps saying that episode ``id_`` will never end: its env failed and
+        was rebuilt (``restart_failed_sub_environments``), so its chunks so far are void."""
+        empty = np.zeros(0)
+        return cls(id_, {}, {}, empty, empty, empty, 0.0, is_dropped=True)
 
     @property
     def is_done(self) -> bool:
@@ -133,6 +141,9 @@ class EpisodeReplay:
         """
         completed = []
         for chunk in chunks:
+            if chunk.is_dropped:
+                self._open.pop(chunk.id_, None)
+                continue
             if len(chunk) == 0:
                 continue
             if not chunk.is_done:

@@ -21,6 +21,12 @@ the ``env_runners/`` metrics (episode return/length means, min, max, step counts
 ``on_environment_created``, ``on_episode_end`` (with the episode's last chunk) and
 ``on_sample_end``; per-step hooks (``on_episode_created/start/step``) would need an episode
 object per env slot and are refused.
+
+When an env step fails with restarts on, the env is rebuilt and reset, as in RLlib; the episodes
+it was running are lost, and those already handed over in part are marked with
+:meth:`EpisodeChunk.dropped <rllib_maaal.algorithms.episodic.episode_replay.EpisodeChunk.dropped>`
+so that the replay discards their parts. The sample counts the steps it returns (RLlib's counts
+the steps after the failure only, leaving out the episodes completed before it in the same call).
 """
 
 from __future__ import annotations
@@ -140,22 +146,26 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         force_reset: bool = False,
     ) -> list[EpisodeChunk]:
         """Step all env slots until ``num_timesteps`` steps or ``num_episodes`` episodes; return
-        the finished episodes' last chunks and (sampling timesteps) every running episode's
-        chunk of this call."""
+        the finished episodes' last chunks, (sampling timesteps) every running episode's chunk
+        of this call and the marks of the episodes an env failure dropped."""
         if force_reset or num_episodes is not None or self._needs_initial_reset:
             self._reset_all()
         if num_episodes is not None:
             self._needs_initial_reset = True  # RLlib's rule: sampling episodes starts afresh
         ts = 0
         chunks: list[EpisodeChunk] = []
+        dropped: list[EpisodeChunk] = []
         while (ts < num_timesteps) if num_timesteps is not None else (len(chunks) < num_episodes):
             if random_actions:
                 actions = self.env.action_space.sample()
             else:
                 actions = self._actions(explore, ts)
             results = self._try_env_step(actions)
-            if results == ENV_STEP_FAILURE:  # the env was rebuilt: running episodes are lost
-                ts = 0
+            if results == ENV_STEP_FAILURE:
+                # The env was rebuilt: its running episodes are lost (those already handed over
+                # in part are marked dropped), the ended ones kept, and only their steps count.
+                dropped += [EpisodeChunk.dropped(self._ids[slot]) for slot in self._prev_chunks]
+                ts = sum(map(len, chunks))
                 self._reset_all()
                 continue
             obs, reward, terminated, truncated, infos = results
@@ -172,7 +182,22 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             chunks.extend(self._cut_running())
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
         self._increase_sampled_metrics(ts, sum(c.is_done for c in chunks))
-        return chunks
+        return chunks + dropped
+
+    def _try_env_step(self, actions: dict[str, np.ndarray]) -> Any:
+        """RLlib's env step. Without restarts RLlib raises a bare RuntimeError (the env's error
+        only logged and chained); this one names the env's error and the remedy."""
+        try:
+            return super()._try_env_step(actions)
+        except RuntimeError as e:
+            cause = e.__cause__
+            if self.config.restart_failed_sub_environments or cause is None:
+                raise
+            raise RuntimeError(
+                f"env {self.config.env!r} failed in step: {type(cause).__name__}: {cause} "
+                "(config.fault_tolerance(restart_failed_sub_environments=True) rebuilds a failed "
+                "env and drops the episodes it was running)"
+            ) from cause
 
     def _actions(self, explore: bool, ts: int) -> dict[str, np.ndarray]:
         """The module's actions for every env slot, from one forward pass over the batch."""

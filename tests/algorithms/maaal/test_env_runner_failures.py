@@ -3,10 +3,7 @@ iteration it dies in still samples as much as a healthy one, from the restarted 
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import ray.cloudpickle
@@ -24,43 +21,22 @@ from rllib_maaal.algorithms.maaal import MAAALConfig
 ROUND = 8 * 12
 
 
-def crash_once_env(config: dict[str, Any]) -> Any:
-    """The toy task, whose runner process crashes at its ``crash_at``-th step, once per flag
-    file (a restarted runner finds the flag and goes on)."""
-    env = toy_task.make_toy_env(config)
-    step, steps = env.step, [0]
-
-    def crashing_step(action: Any) -> Any:
-        steps[0] += 1
-        if steps[0] == config["crash_at"]:
-            try:
-                os.close(os.open(config["flag"], os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                pass
-            else:
-                os._exit(1)  # as a segfault or the OOM killer would
-        return step(action)
-
-    env.step = crashing_step
-    return env
-
-
 @pytest.fixture(scope="module")
 def remote_runners(ray_session):
-    # Runner processes do not have the tests on their path: ship these modules by value.
-    for module in (sys.modules[__name__], toy_task):
-        ray.cloudpickle.register_pickle_by_value(module)
-    register_env("maaal-toy-crash-once", crash_once_env)
+    # Runner processes do not have the tests on their path: ship the toy task by value.
+    ray.cloudpickle.register_pickle_by_value(toy_task)
+    register_env("maaal-toy-crash-once", toy_task.fail_once_env)
     yield
-    for module in (sys.modules[__name__], toy_task):
-        ray.cloudpickle.unregister_pickle_by_value(module)
+    ray.cloudpickle.unregister_pickle_by_value(toy_task)
 
 
 def test_an_iteration_whose_runner_died_samples_a_full_round(remote_runners, tmp_path: Path):
     iterations, flag = 4, str(tmp_path / "crashed")
     config = (
         MAAALConfig()
-        .environment("maaal-toy-crash-once", env_config={"crash_at": 2 * 12 + 5, "flag": flag})
+        .environment(
+            "maaal-toy-crash-once", env_config={"fail_at": 2 * 12 + 5, "flag": flag, "fail": "exit"}
+        )
         .env_runners(num_env_runners=1, num_envs_per_env_runner=8, rollout_fragment_length=12)
         .fault_tolerance(delay_between_env_runner_restarts_s=0)
         .training(num_episodes_before_learning_starts=8, episodes_per_update=8)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.env.env_runner import NUM_ENV_STEP_FAILURES_LIFETIME
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.utils.metrics import EPISODE_LEN_MEAN, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
 from ray.tune.registry import register_env
-from toy_task import make_toy_env
+from toy_task import fail_once_env, make_toy_env
 
 from rllib_maaal.algorithms.episodic.episode_replay import EpisodeChunk, EpisodeReplay
 from rllib_maaal.algorithms.episodic.team_env_runner import TeamEnvRunner
@@ -23,11 +27,37 @@ def toy_config(ray_session) -> MAAALConfig:
     )
 
 
+@pytest.fixture
+def failing_config(toy_config, tmp_path) -> Callable[..., MAAALConfig]:
+    """The toy config whose env raises in its ``fail_at``-th vector step, once."""
+    register_env("maaal-toy-fail-once", fail_once_env)
+    flag = str(tmp_path / "failed")
+
+    def failing(fail_at: int, restart: bool = True) -> MAAALConfig:
+        env_config = {"fail_at": fail_at, "flag": flag, "fail": "raise"}
+        return (
+            toy_config.copy(copy_frozen=False)
+            .environment("maaal-toy-fail-once", env_config=env_config)
+            .fault_tolerance(restart_failed_sub_environments=restart)
+        )
+
+    return failing
+
+
 def decoded(runner: TeamEnvRunner, chunk: EpisodeChunk) -> dict[str, np.ndarray]:
     one = {key: value[None] for key, value in chunk.steps.items()}
     constant = {key: value[None] for key, value in chunk.constant.items()}
     obs = runner.observation_codec.decode(one, constant, np.ones((1, len(chunk) + 1), bool))
     return {key: value[0] for key, value in obs.items()}
+
+
+def assert_same_chunks(got: list[EpisodeChunk], want: list[EpisodeChunk]) -> None:
+    assert [(len(c), c.is_done) for c in got] == [(len(c), c.is_done) for c in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_array_equal(a.reward, b.reward)
+        for key, value in b.steps.items():
+            np.testing.assert_array_equal(a.steps[key], value, err_msg=key)
 
 
 def test_samples_the_episodes_rllibs_runner_samples(toy_config):
@@ -110,3 +140,65 @@ def test_training_and_evaluation_report_rllibs_env_runner_metrics(toy_config):
     assert keys <= set(result["env_runners"])
     assert result["env_runners"]["num_env_steps_sampled"] == 36
     assert result["evaluation"]["env_runners"]["num_episodes"] >= 3
+
+
+# The toy episodes sampled greedily run 12 steps in all 3 slots together (truncated); a slot's
+# next episode starts with the reset step after it. Samples of 15 env steps are 5 vector steps.
+def test_a_failed_env_is_rebuilt_and_its_running_episodes_dropped(toy_config, failing_config):
+    runner = TeamEnvRunner(config=failing_config(fail_at=8))
+    env, replay = runner.env, EpisodeReplay(16, codec=runner.observation_codec)
+    before = runner.sample(num_timesteps=15, explore=False)  # 5 steps of each episode
+    replay.add(before)
+    after = runner.sample(num_timesteps=15, explore=False)  # the env fails in its 3rd step
+    assert runner.env is not env
+    # The episodes it cut are marked dropped (without steps): the replay forgets their parts.
+    dropped = [c for c in after if c.is_dropped]
+    assert [c.id_ for c in dropped] == [c.id_ for c in before] and not any(map(len, dropped))
+    assert replay.add(after) == []
+    assert set(replay._open) == {c.id_ for c in after if not c.is_dropped}
+    metrics = runner.get_metrics()
+    assert metrics[NUM_ENV_STEP_FAILURES_LIFETIME] == 1
+    assert metrics[NUM_ENV_STEPS_SAMPLED] == 30 and metrics[NUM_EPISODES] == 0
+    # The rebuilt env starts again from the seed, as a new runner's does, and sampling goes on:
+    # the episodes begun after the failure complete whole.
+    fresh = TeamEnvRunner(config=toy_config)
+    theirs = EpisodeReplay(16, codec=fresh.observation_codec)
+    theirs.add(fresh.sample(num_timesteps=15, explore=False))
+    want = theirs.add(fresh.sample(num_timesteps=21, explore=False))
+    got = replay.add(runner.sample(num_timesteps=21, explore=False))
+    assert [e["length"] for e in got] == [12] * 3 and not replay._open
+    for a, b in zip(got, want, strict=True):
+        for key in ("allocation", "action", "reward"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        for key, value in b["obs"].items():
+            np.testing.assert_array_equal(a["obs"][key], value, err_msg=key)
+
+
+def test_episodes_done_before_an_env_failure_are_kept_and_counted(toy_config, failing_config):
+    runner = TeamEnvRunner(config=failing_config(fail_at=15))
+    reference = TeamEnvRunner(config=toy_config)
+    for _ in range(2):
+        runner.sample(num_timesteps=15, explore=False)
+        reference.sample(num_timesteps=15, explore=False)
+    runner.get_metrics()
+    # Vector steps 11-12 end the episodes, 13 resets the slots, 14 starts the next episodes and
+    # 15 fails: the ended episodes stay, the next ones are lost (unsent, so nothing to mark).
+    got = runner.sample(num_timesteps=15, explore=False)
+    done = [c for c in got if c.is_done]
+    assert_same_chunks(
+        done, [c for c in reference.sample(num_timesteps=15, explore=False) if c.is_done]
+    )
+    # The call still returns its 15 steps: the rebuilt env's first 3 vector steps.
+    running = TeamEnvRunner(config=toy_config).sample(num_timesteps=9, explore=False)
+    assert_same_chunks([c for c in got if not c.is_done], running)
+    metrics = runner.get_metrics()
+    assert metrics[NUM_ENV_STEPS_SAMPLED] == sum(map(len, got)) == 15
+    assert metrics[NUM_EPISODES] == 3 and metrics[EPISODE_LEN_MEAN] == 12
+
+
+def test_a_failed_env_step_without_restarts_names_the_error(failing_config):
+    runner = TeamEnvRunner(config=failing_config(fail_at=2, restart=False))
+    with pytest.raises(
+        RuntimeError, match="the toy engine crashed.*restart_failed_sub_environments"
+    ):
+        runner.sample(num_timesteps=15, explore=False)

@@ -10,6 +10,8 @@ whether the subtask's type is the agent's parity.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rllib_maaal.envs.team import (
@@ -111,3 +113,29 @@ def make_toy_env(config: dict):
     if "num_envs" in config:
         return BatchedTeamEnv(ToyCore(config["num_envs"], config.get("seed")))
     return SingleTeamEnv(ToyCore(1, config.get("seed")))
+
+
+def fail_once_env(config: dict) -> BatchedTeamEnv:
+    """The toy task (``num_envs`` slots), failing in its ``fail_at``-th step once per flag file
+    ``flag``: the first env to get there creates the flag and fails, envs made later find it and
+    go on. ``fail`` says how: ``"raise"`` (the step raises, as a crashed engine's would) or
+    ``"exit"`` (its process dies, as from a segfault or the OOM killer)."""
+    env = make_toy_env(config)
+    step, steps = env.step, 0
+
+    def failing_step(action):
+        nonlocal steps
+        steps += 1
+        if steps == config["fail_at"]:
+            try:
+                os.close(os.open(config["flag"], os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                if config["fail"] == "exit":
+                    os._exit(1)
+                raise RuntimeError("the toy engine crashed")
+        return step(action)
+
+    env.step = failing_step
+    return env
