@@ -5,6 +5,9 @@ allocation runs from one decision step to the next, and L2's target uses the all
 taken at t + 1. So, as in PyMARL's QMIX, the buffer stores complete episodes and the learner sees
 ``obs`` (B, T + 1, ...) (the last entry of each episode is its final observation) and per-step
 ``allocation``, ``action``, ``reward`` (B, T, ...), with ``length`` and ``terminated`` per episode.
+A replay made with ``subtask_reward=True`` also stores and samples the env's per-subtask rewards
+``subtask_reward`` (B, T, M) (``infos["subtask_reward"]``, for reward shaping); without it (the
+default) they take no bytes.
 
 Storage is compact and preallocated. An
 :class:`~rllib_maaal.envs.team.ObservationCodec` decides what is kept of an observation: only
@@ -36,8 +39,15 @@ from rllib_maaal.envs.team import ObservationCodec
 Episode = dict[str, Any]
 #: The per-step entries of an episode besides its observations.
 _STEP_KEYS = ("allocation", "action", "reward")
+#: The optional per-step entry: the env's per-subtask rewards (T, M).
+SUBTASK_REWARD = "subtask_reward"
 #: Decoded dtypes of the step entries (what the learners read).
-_STEP_DTYPES = {"allocation": np.int64, "action": np.int64, "reward": np.float32}
+_STEP_DTYPES = {
+    "allocation": np.int64,
+    "action": np.int64,
+    "reward": np.float32,
+    SUBTASK_REWARD: np.float32,
+}
 #: A ring of rows holds this many times the rows of ``capacity`` episodes of the mean length.
 _ROOM = 1.03
 
@@ -48,8 +58,9 @@ class EpisodeChunk:
 
     ``steps`` are the codec's per-step entries (T + 1 rows, the last one the observation after
     the chunk's last step), ``constant`` its per-episode entries; ``allocation`` (T, U),
-    ``action`` (T, N) and ``reward`` (T,) in their stored dtypes; ``return_`` is the sum of the
-    env's rewards as the env gave them. The methods are the part of RLlib's episode API that the
+    ``action`` (T, N), ``reward`` (T,) and, where the runner records them, ``subtask_reward``
+    (T, M) in their stored dtypes; ``return_`` is the sum of the env's rewards as the env gave
+    them. The methods are the part of RLlib's episode API that the
     Algorithm, callbacks and ``rllib evaluate`` use.
     """
 
@@ -64,6 +75,7 @@ class EpisodeChunk:
     is_truncated: bool = False
     is_dropped: bool = False
     final_info: dict[str, Any] = field(default_factory=dict)
+    subtask_reward: np.ndarray | None = None
 
     @classmethod
     def dropped(cls, id_: str) -> EpisodeChunk:
@@ -101,13 +113,19 @@ class EpisodeReplay:
 
     ``codec`` says how observations are stored; without one, the first episode added (or the
     state restored) fixes the keys and dtypes, stored as they are apart from 0/1 masks.
+    ``subtask_reward``: also store the episodes' per-subtask rewards (see the module docstring).
     """
 
     def __init__(
-        self, capacity: int, seed: int | None = None, codec: ObservationCodec | None = None
+        self,
+        capacity: int,
+        seed: int | None = None,
+        codec: ObservationCodec | None = None,
+        subtask_reward: bool = False,
     ) -> None:
         self.capacity = capacity
         self.codec = codec
+        self.step_keys = (*_STEP_KEYS, SUBTASK_REWARD) if subtask_reward else _STEP_KEYS
         self._rng = np.random.default_rng(seed)
         self.num_steps_added = 0
         self._open: dict[str, list[EpisodeChunk]] = {}
@@ -150,11 +168,18 @@ class EpisodeReplay:
                 self._open.setdefault(chunk.id_, []).append(chunk)
                 continue
             parts = [*self._open.pop(chunk.id_, []), chunk]
+            if SUBTASK_REWARD in self.step_keys and chunk.subtask_reward is None:
+                raise ValueError(
+                    "EpisodeReplay stores subtask_reward, but an EpisodeChunk came without it "
+                    "(the TeamEnvRunner records it when the config's replay_subtask_reward is on)"
+                )
             steps = {
                 key: np.concatenate([p.steps[key][:-1] for p in parts[:-1]] + [chunk.steps[key]])
                 for key in chunk.steps
             }
-            actions = {key: np.concatenate([getattr(p, key) for p in parts]) for key in _STEP_KEYS}
+            actions = {
+                key: np.concatenate([getattr(p, key) for p in parts]) for key in self.step_keys
+            }
             completed.append(self._store(steps, chunk.constant, actions, chunk.is_terminated))
         return completed
 
@@ -165,7 +190,7 @@ class EpisodeReplay:
             self.codec = _plain_codec(episode["obs"])
         steps = self.codec.encode_step(episode["obs"])
         constant = {k: v[0] for k, v in self.codec.encode_constant(episode["obs"]).items()}
-        actions = {key: episode[key] for key in _STEP_KEYS}
+        actions = {key: episode[key] for key in self.step_keys}
         return self._store(steps, constant, actions, bool(episode["terminated"]))
 
     def _store(
@@ -201,7 +226,7 @@ class EpisodeReplay:
         self.num_steps_added += length
         obs = {key: self._rows[key][rows] for key in steps}
         obs.update({k: np.broadcast_to(v, (length + 1, *v.shape)) for k, v in constant.items()})
-        episode = {key: self._taken[key][start : start + length] for key in _STEP_KEYS}
+        episode = {key: self._taken[key][start : start + length] for key in self.step_keys}
         return episode | {"obs": obs, "length": length, "terminated": terminated}
 
     def _allocate(
@@ -295,10 +320,10 @@ class EpisodeReplay:
         Keys: ``length`` and ``terminated`` (one entry per episode); ``rows/<key>`` (the stored
         rows of every episode concatenated, ``length + 1`` per episode: the codec's per-step
         entries); ``taken/<key>`` (``allocation``, ``action``, ``reward`` in the same rows, the
-        last row of each episode empty); ``constant/<key>`` (one entry per
-        episode); ``num_steps_added``; ``rng`` (the generator's state as JSON, since its 128-bit
-        integers fit no NumPy integer type). Episodes still being assembled from chunks are left
-        out: the EnvRunners that sample them are not saved.
+        last row of each episode empty; ``subtask_reward`` too where stored); ``constant/<key>``
+        (one entry per episode); ``num_steps_added``; ``rng`` (the generator's state as JSON,
+        since its 128-bit integers fit no NumPy integer type). Episodes still being assembled
+        from chunks are left out: the EnvRunners that sample them are not saved.
         """
         slots = self._slots(np.arange(self._count))
         live = self._live_rows()
@@ -322,10 +347,20 @@ class EpisodeReplay:
         If ``capacity`` is now smaller, the newest ``capacity`` episodes are kept. Open (partial)
         episodes are kept as they are: their remaining chunks still come from this buffer's
         EnvRunners. A state of the earlier layout (``obs/<key>`` with every key) is re-encoded.
+        Saved subtask rewards are dropped unless this replay stores them; a replay that stores
+        them refuses a state without them.
         """
+        lengths = np.asarray(state["length"], np.int64)
+        missing = f"taken/{SUBTASK_REWARD}" not in state
+        if SUBTASK_REWARD in self.step_keys and len(lengths) and missing:
+            raise ValueError(
+                "the saved replay has no subtask_reward column (it was saved with "
+                "subtask_reward_weight 0), which this run's L2 reads: resume with "
+                "subtask_reward_weight 0, or delete the checkpoint's replay.npz to start with "
+                "an empty replay"
+            )
         self._rows, self._taken, self._constant = {}, {}, {}
         self._oldest = self._count = self._write = 0
-        lengths = np.asarray(state["length"], np.int64)
         if any(key.startswith("obs/") for key in state):
             self._set_full_state(state, lengths)
         elif len(lengths):
@@ -344,6 +379,7 @@ class EpisodeReplay:
             }
             for prefix in ("rows/", "taken/", "constant/")
         )
+        taken = {key: taken[key] for key in self.step_keys}
         stored = set(rows)
         if self.codec is None:
             dtypes = json.loads(str(state["dtypes"]))

@@ -44,7 +44,11 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from rllib_maaal.algorithms.episodic.episode_replay import Episode, EpisodeReplay
+from rllib_maaal.algorithms.episodic.episode_replay import (
+    SUBTASK_REWARD,
+    Episode,
+    EpisodeReplay,
+)
 from rllib_maaal.algorithms.episodic.team_env_runner import TeamEnvRunner
 from rllib_maaal.callbacks import TaskMetricsCallback
 from rllib_maaal.validation import check_choice, check_number, did_you_mean
@@ -132,10 +136,11 @@ class EpisodicConfig(AlgorithmConfig):
                 steps, as the QMIX references count it: a copy whenever the lifetime env steps
                 cross a multiple of the period, however many updates an iteration makes).
             tau: Polyak factor of the target update (1.0: hard copy).
-            reward_scale: c, replayed rewards are multiplied by c before learning. Values of
-                order 1 train faster: a network's output layer moves by about ``lr`` per update,
-                so values of order 1,000 (the intern task's rewards of −250 a day with γ 0.9)
-                take thousands of updates just to reach their scale.
+            reward_scale: c, replayed rewards (and subtask rewards, where stored) are
+                multiplied by c before learning. Values of order 1 train faster: a network's
+                output layer moves by about ``lr`` per update, so values of order 1,000 (the
+                intern task's rewards of −250 a day with γ 0.9) take thousands of updates just to
+                reach their scale.
             store_replay_in_checkpoint: write the replay into every checkpoint (``replay.npz``,
                 about the size of ``replay_capacity`` episodes' observations) and restore it
                 with the checkpoint, so that a resumed run goes on learning at once instead of
@@ -165,6 +170,12 @@ class EpisodicConfig(AlgorithmConfig):
     def replay_drop_keys(self) -> tuple[str, ...]:
         """Observation keys the losses never read: the replay does not store them."""
         return ()
+
+    @property
+    def replay_subtask_reward(self) -> bool:
+        """Whether the losses read the env's per-subtask rewards: only then do the EnvRunners
+        record ``infos["subtask_reward"]`` and the replay store it."""
+        return False
 
     def validate(self) -> None:
         super().validate()
@@ -230,7 +241,10 @@ class EpisodicAlgorithm(Algorithm):
             local_env_runner=group.num_remote_env_runners() == 0,
         )
         self.replay = EpisodeReplay(
-            self.config.replay_capacity, seed=self.config.seed, codec=codecs[0]
+            self.config.replay_capacity,
+            seed=self.config.seed,
+            codec=codecs[0],
+            subtask_reward=self.config.replay_subtask_reward,
         )
 
     def save_to_path(
@@ -363,6 +377,8 @@ class EpisodicAlgorithm(Algorithm):
         for _ in range(cfg.updates_per_iteration):
             batch = self.replay.sample(cfg.episodes_per_update)
             batch["reward"] = cfg.reward_scale * batch["reward"]
+            if SUBTASK_REWARD in batch:
+                batch[SUBTASK_REWARD] = cfg.reward_scale * batch[SUBTASK_REWARD]
             train_batch = MultiAgentBatch(
                 {DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=int(batch["length"].sum())
             )

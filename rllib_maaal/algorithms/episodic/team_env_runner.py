@@ -12,7 +12,9 @@ episodic algorithms store whole episodes in a replay of arrays.
 into preallocated (rows, envs, ...) arrays in the replay's stored form (the env's
 :class:`~rllib_maaal.envs.team.ObservationCodec`: only the keys the losses read, per-episode keys
 once, masks as bool). A finished episode, or the part of an episode sampled in one ``sample()``
-call, leaves as an :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeChunk`.
+call, leaves as an :class:`~rllib_maaal.algorithms.episodic.episode_replay.EpisodeChunk`. The
+env's per-subtask rewards (``infos["subtask_reward"]``) are recorded only where the config's
+``replay_subtask_reward`` asks for them (MAAAL's reward shaping), so by default they cost nothing.
 
 Everything else is RLlib's runner's: the module and its weight sync (``get_state``/``set_state``),
 the connector states it checkpoints, seeding, the env-step fault tolerance
@@ -48,7 +50,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.metrics import RLMODULE_INFERENCE_TIMER
 from ray.tune.registry import ENV_CREATOR, _global_registry
 
-from rllib_maaal.algorithms.episodic.episode_replay import EpisodeChunk
+from rllib_maaal.algorithms.episodic.episode_replay import SUBTASK_REWARD, EpisodeChunk
 from rllib_maaal.envs.team import ObservationCodec
 
 #: Callback hooks this runner never calls (they need an episode object per env slot and step).
@@ -117,6 +119,12 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                 f"{self.config.env!r} has {autoreset}"
             )
         self.num_envs = self.env.num_envs
+        #: M where the per-subtask rewards are recorded, else 0.
+        self._n_subtask_rewards = (
+            self.env.single_observation_space["subtask_active"].shape[0]
+            if getattr(self.config, "replay_subtask_reward", False)
+            else 0
+        )
         drop = getattr(self.config, "replay_drop_keys", ())
         if hasattr(self.env, "observation_codec"):
             self.observation_codec: ObservationCodec = self.env.observation_codec(drop)
@@ -169,7 +177,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                 self._reset_all()
                 continue
             obs, reward, terminated, truncated, infos = results
-            ts += self._record(actions, obs, reward)
+            ts += self._record(actions, obs, reward, infos)
             done = terminated | truncated
             ended = np.flatnonzero(done)
             if num_episodes is not None:
@@ -234,6 +242,9 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             for key in ("allocation", "action")
         }
         self._taken["reward"] = np.zeros((_INITIAL_ROWS, num_envs), np.float32)
+        if self._n_subtask_rewards:
+            shape = (_INITIAL_ROWS, num_envs, self._n_subtask_rewards)
+            self._taken[SUBTASK_REWARD] = np.zeros(shape, np.float32)
         for key, value in steps.items():
             self._rows[key][0] = value
         self._constant = {k: np.array(v) for k, v in codec.encode_constant(obs).items()}
@@ -248,7 +259,9 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         self._autoreset = np.zeros(num_envs, bool)
         self._obs = obs
 
-    def _record(self, actions: dict[str, Any], obs: dict[str, np.ndarray], reward: Any) -> int:
+    def _record(
+        self, actions: dict[str, Any], obs: dict[str, np.ndarray], reward: Any, infos: dict
+    ) -> int:
         """Write one vector step (the actions taken at the current row, the reward they got,
         the next observation); return the number of env steps it made (slots being reset by
         it made none)."""
@@ -256,6 +269,8 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         self._taken["allocation"][row] = actions["allocation"]
         self._taken["action"][row] = actions["action"]
         self._taken["reward"][row] = reward
+        if self._n_subtask_rewards:
+            self._taken[SUBTASK_REWARD][row] = self._subtask_rewards(infos)
         row += 1
         if row == len(self._taken["reward"]):
             self._grow()
@@ -273,6 +288,23 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         self._episode_return += np.where(live, reward, 0.0)
         self._episode_length += live
         return int(live.sum())
+
+    def _subtask_rewards(self, infos: dict[str, Any]) -> np.ndarray:
+        """``infos["subtask_reward"]`` (num_envs, M); zero in slots without it (a vector env of
+        single envs leaves it out where a slot was reset, whose row no episode keeps)."""
+        value = infos.get(SUBTASK_REWARD)
+        shape = (self.num_envs, self._n_subtask_rewards)
+        if value is None and self._autoreset.all():
+            return np.zeros(shape, np.float32)
+        if value is None or np.shape(value) != shape:
+            got = "none" if value is None else f"shape {np.shape(value)}"
+            raise ValueError(
+                f"infos['subtask_reward'] must be an array of shape (num_envs, M) = {shape} "
+                f"(subtask_reward_weight > 0 shapes L2 with it); got {got} from env "
+                f"{self.config.env!r}"
+            )
+        kept = np.asarray(infos.get(f"_{SUBTASK_REWARD}", True), bool)[..., None]
+        return np.where(kept, value, 0.0)
 
     def _start_episodes(self, slots: np.ndarray, row: int, constant: dict[str, Any]) -> None:
         self._first[slots] = row

@@ -26,14 +26,16 @@ def make_module(pair: bool = False, **training) -> tuple[MAAALTorchRLModule, MAA
 
 
 def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
-    """``n`` complete toy episodes under uniformly random valid allocations and actions."""
+    """``n`` complete toy episodes under uniformly random valid allocations and actions, with
+    the toy's ``subtask_reward`` (T, M)."""
     rng = np.random.default_rng(seed)
     core = ToyCore(1, seed, pair)
     one = np.ones(1, bool)
     episodes = []
     for _ in range(n):
         core.reset(one)
-        steps = {"obs": [core.observe()], "allocation": [], "action": [], "reward": []}
+        steps = {key: [] for key in ("allocation", "action", "reward", "subtask_reward")}
+        steps["obs"] = [core.observe()]
         while True:
             obs = steps["obs"][-1]
             active = np.flatnonzero(obs["subtask_active"][0])
@@ -41,13 +43,14 @@ def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
                 "allocation": rng.choice(active, size=(1, obs["allocation"].shape[1])),
                 "action": rng.integers(0, 4, size=(1, obs["obs"].shape[1])),
             }
-            reward, terminated, truncated, _ = core.step(action, one)
+            reward, terminated, truncated, infos = core.step(action, one)
             steps["obs"].append(core.observe())
             steps["allocation"].append(
                 np.where(obs["decide"][0] > 0, action["allocation"][0], obs["allocation"][0])
             )
             steps["action"].append(action["action"][0])
             steps["reward"].append(reward[0])
+            steps["subtask_reward"].append(infos["subtask_reward"][0])
             if terminated[0] or truncated[0]:
                 break
         episodes.append(
@@ -56,6 +59,7 @@ def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
                 "allocation": np.stack(steps["allocation"]),
                 "action": np.stack(steps["action"]),
                 "reward": np.asarray(steps["reward"], np.float32),
+                "subtask_reward": np.stack(steps["subtask_reward"]),
                 "terminated": bool(terminated[0]),
                 "length": len(steps["reward"]),
             }

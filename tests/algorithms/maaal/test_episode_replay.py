@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from maaal_helpers import toy_episodes
 
 from rllib_maaal.algorithms.episodic.episode_replay import EpisodeReplay
@@ -85,3 +86,50 @@ def test_episodes_of_changing_lengths_wrap_and_grow_the_ring_in_fifo_order():
         match = [e for e in kept if e["length"] == n and (e["reward"] == reward[:n]).all()]
         np.testing.assert_array_equal(obs[: n + 1], match[0]["obs"]["obs"])
         assert not obs[n + 1 :].any() and not reward[n:].any()
+
+
+def _npz_round_trip(state: dict) -> dict:
+    buffer = io.BytesIO()
+    np.savez(buffer, **state)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def test_subtask_rewards_are_stored_only_when_asked_for():
+    episodes = toy_episodes(6)
+    plain, shaped = EpisodeReplay(8, seed=1), EpisodeReplay(8, seed=1, subtask_reward=True)
+    for episode in episodes:
+        plain.add_episode(episode)
+        shaped.add_episode(episode)
+    assert "subtask_reward" not in plain.sample(4)
+    # The column costs M float32s per stored row, and nothing without it.
+    rows, n_subtasks = len(shaped._taken["reward"]), episodes[0]["subtask_reward"].shape[1]
+    assert shaped.nbytes - plain.nbytes == rows * n_subtasks * 4
+    batch = shaped.sample(16)
+    assert batch["subtask_reward"].dtype == np.float32
+    for reward, subtask_reward, n in zip(
+        batch["reward"], batch["subtask_reward"], batch["length"], strict=True
+    ):
+        want = next(e for e in episodes if e["length"] == n and (e["reward"] == reward[:n]).all())
+        np.testing.assert_array_equal(subtask_reward[:n], want["subtask_reward"])
+        assert not subtask_reward[n:].any()
+
+
+def test_subtask_rewards_round_trip_and_a_replay_without_them_is_refused():
+    shaped = EpisodeReplay(6, seed=3, subtask_reward=True)
+    plain = EpisodeReplay(6, seed=3)
+    for episode in toy_episodes(8):
+        shaped.add_episode(episode)
+        plain.add_episode(episode)
+    state = _npz_round_trip(shaped.get_state())
+    restored = EpisodeReplay(6, seed=0, subtask_reward=True)
+    restored.set_state(state)
+    assert_batches_equal(restored.sample(8), shaped.sample(8))
+    # A run without shaping drops the column: the same batches as a replay that never had it.
+    unshaped = EpisodeReplay(6, seed=0)
+    unshaped.set_state(state)
+    assert "subtask_reward" not in unshaped._taken
+    assert_batches_equal(unshaped.sample(8), plain.sample(8))
+    with pytest.raises(ValueError, match="the saved replay has no subtask_reward column"):
+        EpisodeReplay(6, subtask_reward=True).set_state(_npz_round_trip(plain.get_state()))

@@ -3,9 +3,10 @@
 N agents, M subtasks of two types. Each subtask has a "right action" (its type's: 1 for type 0,
 2 for type 1); an agent scores when it acts rightly inside an active subtask. Subtasks switch
 on and off at random, so allocations must change; episodes end (terminate) when the score reaches
-a goal, or are truncated after ``horizon`` steps. With ``pair=True`` the observation also has the
-optional (agent, subtask) features ``pair``: whether the agent is allocated to the subtask, and
-whether the subtask's type is the agent's parity.
+a goal, or are truncated after ``horizon`` steps. ``infos["subtask_reward"]`` counts the agents
+acting rightly inside each subtask (so the reward is their sum minus 0.5). With ``pair=True`` the
+observation also has the optional (agent, subtask) features ``pair``: whether the agent is
+allocated to the subtask, and whether the subtask's type is the agent's parity.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class ToyCore:
         right = 1 + self.types[subtask]
         ok = (action["action"] == right) & (np.take_along_axis(self.active, subtask, 1) > 0)
         reward = np.where(which, ok.sum(1) - 0.5, 0.0)
+        on = ok[..., None] & (subtask[..., None] == np.arange(M)) & which[:, None, None]
+        subtask_reward = on.sum(1).astype(np.float32)  # (B, M)
         self.score += reward
         self.t += which
         before = self.active.copy()
@@ -71,7 +74,8 @@ class ToyCore:
         self.decide = (self.active != before).any(1) | (self.t % 3 == 0)
         terminated = which & (self.score >= GOAL)
         truncated = which & ~terminated & (self.t >= HORIZON)
-        return reward, terminated, truncated, {"score": self.score.copy()}
+        infos = {"score": self.score.copy(), "subtask_reward": subtask_reward}
+        return reward, terminated, truncated, infos
 
     def observe(self):
         B = self.num_envs
