@@ -38,7 +38,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_maaal.algorithms.episodic.episodic import EpisodicAlgorithm, EpisodicConfig
 from rllib_maaal.algorithms.episodic.schedules import Schedule, check_schedule
-from rllib_maaal.algorithms.maaal.allocation import exploration_epsilons
+from rllib_maaal.algorithms.maaal.allocation import LEARNED_ALLOCATION, exploration_epsilons
 from rllib_maaal.validation import check_bool, check_number
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -47,6 +47,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "allocation_solver": ("free", "capacity", "pairing"),
     "allocation_head": ("auto", "mlp", "dot"),
     "mixer": ("qmix", "vdn"),
+    "allocation_mixer": ("none", "vdn", "qmix"),
     "td_loss": ("mse", "huber"),
 }
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64, "mixing_embed": 32, "hypernet_hidden": 64}
@@ -77,6 +78,9 @@ class MAAALConfig(EpisodicConfig):
         self.allow_self_pairing = True
         self.allocation_head = "auto"
         self.mixer = "qmix"
+        # Beyond the paper: a joint allocation value in L1, per-subtask reward shaping in L2.
+        self.allocation_mixer = "none"
+        self.subtask_reward_weight = 0.0
         # Exploration: ε for allocations and for actions, each a number or [[step, value], ...].
         self.epsilon_allocation: Schedule = [[0, 1.0], [50_000, 0.05]]
         self.epsilon_action: Schedule = [[0, 1.0], [50_000, 0.05]]
@@ -96,6 +100,8 @@ class MAAALConfig(EpisodicConfig):
         allow_self_pairing: bool | None = NotProvided,
         allocation_head: str | None = NotProvided,
         mixer: str | None = NotProvided,
+        allocation_mixer: str | None = NotProvided,
+        subtask_reward_weight: float | None = NotProvided,
         epsilon_allocation: Schedule | None = NotProvided,
         epsilon_action: Schedule | None = NotProvided,
         double_q: bool | None = NotProvided,
@@ -127,6 +133,16 @@ class MAAALConfig(EpisodicConfig):
                 (agent, subtask) features ``pair`` where it gives them) or ``auto`` (``mlp`` where
                 the env gives ``pair``, else ``dot``).
             mixer: ``qmix`` (monotonic hypernetwork on the global state) or ``vdn`` (sum).
+            allocation_mixer: how L1 values a decision: ``none`` (the paper: each unit's Q̂_u
+                fitted to its own semi-MDP target), ``vdn`` or ``qmix`` (beyond the paper: the
+                present units' chosen Q̂_u summed, or mixed by a monotonic hypernetwork on the
+                global state, and the mix fitted to one team target; the units still choose by
+                their own Q̂_u). Needs a learned allocation (``learned`` or ``static``).
+            subtask_reward_weight: w ≥ 0, reward shaping of L2 (the actions): its reward is
+                r_t + w Σ_m staffed_mt R^m_t, R^m the env's ``infos["subtask_reward"]``,
+                staffed_mt = 1 where a present unit is allocated to subtask m at t. 0 (default,
+                the paper) trains on the global reward r_t alone and records no subtask rewards;
+                L1 always uses r_t. Needs a learned action and an allocation.
             epsilon_allocation: ε of the allocation choice over env steps.
             epsilon_action: ε of the action choice over env steps.
             double_q: choose the next action with the online networks (L2).
@@ -153,6 +169,7 @@ class MAAALConfig(EpisodicConfig):
                 "allow_self_pairing": self.allow_self_pairing,
                 "allocation_head": self.allocation_head,
                 "mixer": self.mixer,
+                "allocation_mixer": self.allocation_mixer,
                 "epsilon_allocation": self.epsilon_allocation,
                 "epsilon_action": self.epsilon_action,
                 "double_q": self.double_q,
@@ -181,8 +198,29 @@ class MAAALConfig(EpisodicConfig):
         learned = self.allocation in ("learned", "static")
         return ("rule_action", "rule_allocation") if learned else ("rule_action",)
 
+    @property
+    def replay_subtask_reward(self) -> bool:
+        """The subtask rewards are recorded and replayed only for reward shaping."""
+        return self.subtask_reward_weight > 0
+
     def validate(self) -> None:
         super().validate()
+        check_number("MAAALConfig.subtask_reward_weight", self.subtask_reward_weight, low=0)
+        if self.subtask_reward_weight > 0 and (
+            self.action != "learned" or self.allocation == "none"
+        ):
+            raise ValueError(
+                "MAAALConfig.subtask_reward_weight must be 0 unless action='learned' and an "
+                "allocation is made (it shapes L2 with the allocated subtasks' rewards); got "
+                f"{self.subtask_reward_weight!r} with action={self.action!r}, "
+                f"allocation={self.allocation!r}"
+            )
+        if self.allocation_mixer != "none" and self.allocation not in LEARNED_ALLOCATION:
+            raise ValueError(
+                "MAAALConfig.allocation_mixer must be 'none' unless allocation is learned or "
+                "static (it mixes L1's allocation values); got "
+                f"{self.allocation_mixer!r} with allocation={self.allocation!r}"
+            )
         if self.allocation_solver == "capacity" and self.subtask_capacity is None:
             raise ValueError(
                 "MAAALConfig.subtask_capacity must be set (an int or one int per subtask) when "

@@ -44,6 +44,8 @@ def toy_config(**training) -> MAAALConfig:
         ("mixer", "sum", "mixer must be one of qmix, vdn"),
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("allocation_head", "bilinear", "allocation_head must be one of auto, mlp, dot"),
+        ("allocation_mixer", "sum", "allocation_mixer must be one of none, vdn, qmix"),
+        ("subtask_reward_weight", -1.0, "subtask_reward_weight must be a number >= 0"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
         ("td_lambda", 1.5, "td_lambda must be"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
@@ -70,6 +72,26 @@ def test_capacity_solver_needs_capacities():
 def test_static_allocation_needs_the_env_to_allocate_once():
     config = MAAALConfig().environment("CartPole-v1").training(allocation="static")
     with pytest.raises(ValueError, match=r"allocation_interval'\] = 0"):
+        config.validate()
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        (
+            {"subtask_reward_weight": 1.0, "action": "rule"},
+            "subtask_reward_weight must be 0 unless action='learned' and an allocation is made",
+        ),
+        ({"subtask_reward_weight": 1.0, "allocation": "none"}, "got 1.0 with action='learned', "),
+        (
+            {"allocation_mixer": "vdn", "allocation": "rule"},
+            "allocation_mixer must be 'none' unless allocation is learned or static",
+        ),
+    ],
+)
+def test_the_options_beyond_the_paper_need_the_layer_they_train(training, message):
+    config = MAAALConfig().environment("CartPole-v1").training(**training)
+    with pytest.raises(ValueError, match=message):
         config.validate()
 
 
@@ -170,6 +192,41 @@ def test_the_learner_sees_rewards_times_reward_scale(ray_local, monkeypatch):
     assert np.abs(replayed[0]).sum() > 0
     np.testing.assert_allclose(learned[0], 0.25 * replayed[0], rtol=1e-6)
     algo.stop()
+
+
+def test_shaping_and_mixed_allocation_train_and_checkpoint_the_subtask_rewards(
+    ray_local, monkeypatch, tmp_path
+):
+    algo = toy_config(
+        subtask_reward_weight=1.0, allocation_mixer="qmix", reward_scale=0.25
+    ).build_algo()
+    replayed, learned = [], []
+    sample, update = algo.replay.sample, algo.learner_group.update
+
+    def recording_sample(num_episodes):
+        batch = sample(num_episodes)
+        replayed.append(np.array(batch["subtask_reward"]))
+        return batch
+
+    def recording_update(batch, **kwargs):
+        learned.append(np.asarray(batch.policy_batches[DEFAULT_MODULE_ID]["subtask_reward"]))
+        return update(batch=batch, **kwargs)
+
+    monkeypatch.setattr(algo.replay, "sample", recording_sample)
+    monkeypatch.setattr(algo.learner_group, "update", recording_update)
+    while not learned:
+        result = algo.train()
+    assert np.abs(replayed[0]).sum() > 0
+    np.testing.assert_allclose(learned[0], 0.25 * replayed[0], rtol=1e-6)
+    assert {"l1_loss", "l2_loss"} <= set(result["learners"][DEFAULT_MODULE_ID])
+    monkeypatch.undo()
+
+    path = algo.save_to_path(str(tmp_path / "ckpt"))
+    restored = MAAAL.from_checkpoint(path)
+    assert_batches_equal(restored.replay.sample(8), algo.replay.sample(8))
+    assert "subtask_reward" in restored.replay.sample(1)
+    algo.stop()
+    restored.stop()
 
 
 def test_fixed_bt_trains_nothing(ray_local):

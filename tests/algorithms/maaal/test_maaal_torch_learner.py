@@ -17,12 +17,22 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
     lambda_returns,
     semi_mdp_returns,
 )
-from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import Q_TOT_NEXT_TARGET
+from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (
+    ALLOC_VALUE_MIX_TARGET,
+    ALLOC_VALUE_TARGET,
+    DECIDE,
+    Q_ALLOC,
+    Q_ALLOC_MIX,
+    Q_TOT_NEXT_TARGET,
+    UNIT_PRESENT,
+)
 
 ALLOCATION_MODULE = ("alloc_head", "subtask_encoder")
 AGENT_NETWORK = ("agent_net",)
 ACTION_PARTS = ("subtask_nets", "mixer")
 PAIR_HEAD = ("alloc_scorer",)
+#: The trained parts of each allocation mixer (VDN's sum has none).
+ALLOCATION_MIXER = {"none": (), "vdn": (), "qmix": ("alloc_mixer",)}
 
 
 def _parts_with_gradient(module) -> set[str]:
@@ -33,15 +43,19 @@ def _parts_with_gradient(module) -> set[str]:
     }
 
 
-def test_l1_gradients_reach_only_agent_network_and_allocation_module(toy_batch):
-    module, config = make_module()
+@pytest.mark.parametrize("mixer", ["none", "vdn", "qmix"])
+def test_l1_gradients_reach_only_agent_network_and_allocation_module(toy_batch, mixer):
+    module, config = make_module(allocation_mixer=mixer)
     loss, _ = allocation_loss(module.forward_train(toy_batch), toy_batch, config)
     loss.backward()
-    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ALLOCATION_MODULE)
+    assert _parts_with_gradient(module) == set(
+        AGENT_NETWORK + ALLOCATION_MODULE + ALLOCATION_MIXER[mixer]
+    )
 
 
-def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(toy_batch):
-    module, config = make_module()
+@pytest.mark.parametrize("mixer", ["none", "qmix"])
+def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(toy_batch, mixer):
+    module, config = make_module(allocation_mixer=mixer)
     loss, _, _ = action_loss(module.forward_train(toy_batch), toy_batch, config)
     loss.backward()
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
@@ -145,7 +159,8 @@ def test_td_lambda_targets_on_a_hand_made_episode(terminated, expected):
         Q_TOT_NEXT_TARGET: torch.tensor([[10.0, 20.0, 30.0, 7.0]]),
     }
     batch = {"reward": torch.tensor([[1.0, 2.0, 3.0, 0.0]])}
-    y = action_targets(fwd_out, batch, SimpleNamespace(gamma=0.5, td_lambda=0.5))
+    config = SimpleNamespace(gamma=0.5, td_lambda=0.5, subtask_reward_weight=0.0)
+    y = action_targets(fwd_out, batch, config)
     torch.testing.assert_close(y[valid], torch.tensor(expected))
 
 
@@ -166,8 +181,115 @@ def test_td_lambda_zero_keeps_the_one_step_targets_and_one_gives_the_monte_carlo
     torch.testing.assert_close(unrolled[valid], one_step[valid])
     # λ = 1: the discounted rewards to the episode's end, then its last one-step target.
     episode = int(toy_batch["length"][0])
-    full = SimpleNamespace(gamma=config.gamma, td_lambda=1.0)
+    full = SimpleNamespace(gamma=config.gamma, td_lambda=1.0, subtask_reward_weight=0.0)
     y = action_targets(fwd_out, toy_batch, full)[0, 0]
     discounts = config.gamma ** torch.arange(episode, dtype=torch.float32)
     tail = torch.cat([toy_batch["reward"][0, : episode - 1], one_step[0, episode - 1 : episode]])
     torch.testing.assert_close(y, (discounts * tail).sum(), rtol=1e-5, atol=1e-4)
+
+
+# ------------------------------------------------------------- joint allocation value (L1)
+def test_vdn_allocation_mix_is_the_sum_over_present_units(toy_batch):
+    module, config = make_module(allocation_mixer="vdn")
+    toy_batch["obs"]["agent_mask"][:, :, 1] = 0.0  # agent (= unit) 1 is absent throughout
+    fwd_out = module.forward_train(toy_batch)
+    present = fwd_out[UNIT_PRESENT]
+    assert not present[..., 1].any() and present[..., 0].all()
+    q_chosen = fwd_out[Q_ALLOC].gather(-1, toy_batch["allocation"].unsqueeze(-1)).squeeze(-1)
+    expected = torch.where(fwd_out[DECIDE], (q_chosen * present).sum(-1), 0.0)
+    torch.testing.assert_close(fwd_out[Q_ALLOC_MIX], expected)
+    present_next = toy_batch["obs"]["agent_mask"] > 0  # (B, T + 1, U): agent i is unit i
+    expected = (fwd_out[ALLOC_VALUE_TARGET] * present_next).sum(-1)
+    torch.testing.assert_close(fwd_out[ALLOC_VALUE_MIX_TARGET], expected)
+    # L1 fits the mix, once per decision step.
+    loss, _ = allocation_loss(fwd_out, toy_batch, config)
+    td = allocation_targets(fwd_out, toy_batch, config) - fwd_out[Q_ALLOC_MIX]
+    torch.testing.assert_close(loss, td[fwd_out[DECIDE]].pow(2).mean())
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_mixed_allocation_target_on_a_hand_made_episode(terminated):
+    # rewards 1..4, decisions at t = 0 and 2, γ = 0.5; the target mix is 10 at t = 2 and 20 at
+    # the final observation t = 4 (which counts only on truncation)
+    fwd_out = {
+        VALID: torch.tensor([[True, True, True, True]]),
+        DECIDE: torch.tensor([[True, False, True, False]]),
+        ALLOC_VALUE_MIX_TARGET: torch.tensor([[0.0, 0.0, 10.0, 0.0, 20.0]]),
+    }
+    batch = {
+        "reward": torch.tensor([[1.0, 2.0, 3.0, 4.0]]),
+        "length": torch.tensor([4]),
+        "terminated": torch.tensor([float(terminated)]),
+    }
+    y = allocation_targets(fwd_out, batch, SimpleNamespace(gamma=0.5, allocation_mixer="vdn"))
+    assert y.shape == (1, 4)
+    assert y[0, 0].item() == pytest.approx(1 + 0.5 * 2 + 0.25 * 10)
+    assert y[0, 2].item() == pytest.approx(3 + 0.5 * 4 + (0.0 if terminated else 0.25 * 20))
+
+
+def test_the_allocation_mixer_has_a_target_copy_that_the_targets_use(toy_batch):
+    module, _ = make_module(allocation_mixer="qmix")
+    target_of = {id(main): target for main, target in module.get_target_network_pairs()}
+    assert id(module.alloc_mixer) in target_of
+    before = module.forward_train(toy_batch)
+    with torch.no_grad():
+        for p in target_of[id(module.alloc_mixer)].parameters():
+            p.add_(torch.randn_like(p))
+    after = module.forward_train(toy_batch)
+    torch.testing.assert_close(after[Q_ALLOC_MIX], before[Q_ALLOC_MIX])
+    changed = before[DECIDE].any(-1)  # episodes with a decision step
+    assert not torch.allclose(
+        after[ALLOC_VALUE_MIX_TARGET][changed], before[ALLOC_VALUE_MIX_TARGET][changed]
+    )
+
+
+# ------------------------------------------------------------ subtask reward shaping (L2)
+def test_shaping_weight_zero_reads_no_subtask_rewards(toy_shaped_batch):
+    module, config = make_module()
+    assert config.subtask_reward_weight == 0
+    fwd_out = module.forward_train(toy_shaped_batch)
+    unshaped = {k: v for k, v in toy_shaped_batch.items() if k != "subtask_reward"}
+    assert torch.equal(
+        action_targets(fwd_out, toy_shaped_batch, config),
+        action_targets(fwd_out, unshaped, config),
+    )
+
+
+@pytest.mark.parametrize("weight", [0.5, 2.0])
+def test_shaping_adds_the_staffed_subtasks_rewards_once_each(weight):
+    # Two units, three subtasks with rewards 1, 2, 4. t = 0: units on 0 and 2 → 1 + 4;
+    # t = 1: unit 1 (on subtask 2) is absent → 2; t = 2: both units on subtask 1 → 2, once.
+    fwd_out = {
+        VALID: torch.ones(1, 3, dtype=torch.bool),
+        TERMINAL: torch.zeros(1, 3, dtype=torch.bool),
+        Q_TOT_NEXT_TARGET: torch.tensor([[3.0, -1.0, 0.5]]),
+        UNIT_PRESENT: torch.tensor([[[True, True], [True, False], [True, True]]]),
+    }
+    batch = {
+        "reward": torch.tensor([[0.1, 0.2, 0.3]]),
+        "allocation": torch.tensor([[[0, 2], [1, 2], [1, 1]]]),
+        "subtask_reward": torch.tensor([[1.0, 2.0, 4.0]]).expand(1, 3, 3),
+    }
+    config = SimpleNamespace(gamma=0.9, td_lambda=0.0, subtask_reward_weight=weight)
+    shaped = action_targets(fwd_out, batch, config)
+    plain = action_targets(
+        fwd_out, batch, SimpleNamespace(**vars(config) | {"subtask_reward_weight": 0})
+    )
+    torch.testing.assert_close(shaped - plain, weight * torch.tensor([[5.0, 2.0, 2.0]]))
+
+
+def test_shaping_changes_l2_by_the_toys_subtask_rewards_and_leaves_l1(toy_shaped_batch):
+    module, config = make_module()
+    shaped_config = config.copy(copy_frozen=False).training(subtask_reward_weight=1.0)
+    fwd_out = module.forward_train(toy_shaped_batch)
+    # Every toy agent scores inside its own (so staffed) subtask: Σ_m R^m = r + 0.5.
+    valid = fwd_out[VALID]
+    extra = action_targets(fwd_out, toy_shaped_batch, shaped_config) - action_targets(
+        fwd_out, toy_shaped_batch, config
+    )
+    torch.testing.assert_close(extra[valid], toy_shaped_batch["reward"][valid] + 0.5)
+    assert toy_shaped_batch["subtask_reward"][valid].sum() > 0
+    torch.testing.assert_close(
+        allocation_targets(fwd_out, toy_shaped_batch, shaped_config),
+        allocation_targets(fwd_out, toy_shaped_batch, config),
+    )

@@ -9,6 +9,14 @@ from maaal_helpers import make_module
 from ray.rllib.core.columns import Columns
 from toy_task import A, M, N, ToyCore
 
+from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (
+    ALLOC_VALUE_MIX_TARGET,
+    ALLOC_VALUE_TARGET,
+    DECIDE,
+    Q_ALLOC,
+    Q_ALLOC_MIX,
+)
+
 
 def observation(seed: int = 0, batch: int = 4) -> dict[str, torch.Tensor]:
     core = ToyCore(batch, seed)
@@ -176,3 +184,25 @@ def test_group_units_read_the_mean_pair_features_of_their_members():
     torch.testing.assert_close(mean[:, 0], obs["pair"][:, :2].mean(1))
     torch.testing.assert_close(mean[0, 2], obs["pair"][0, 2])
     assert (mean[:, 1] == 0).all() and (mean[1, 2] == 0).all()  # units without members
+
+
+#: Observation keys of a replayed toy batch with an agent (= unit) axis after (B, T + 1).
+_AGENT_AXIS_KEYS = ("obs", "agent_mask", "action_mask", "rule_action", "allocation")
+
+
+@pytest.mark.parametrize("mixer", ["vdn", "qmix"])
+def test_mixed_allocation_terms_are_permutation_equivariant_over_agents(toy_batch, mixer):
+    module, _ = make_module(allocation_mixer=mixer)
+    perm = torch.tensor([2, 0, 1])
+    permuted = dict(toy_batch, obs=dict(toy_batch["obs"]))
+    for key in _AGENT_AXIS_KEYS:
+        permuted["obs"][key] = toy_batch["obs"][key][:, :, perm]
+    for key in ("allocation", "action"):
+        permuted[key] = toy_batch[key][:, :, perm]
+    out, out_perm = module.forward_train(toy_batch), module.forward_train(permuted)
+    for key in (Q_ALLOC, ALLOC_VALUE_TARGET):
+        torch.testing.assert_close(out_perm[key], out[key][:, :, perm])
+    assert out[DECIDE].any()
+    if mixer == "vdn":  # the sum is symmetric; QMIX's hypernetwork weighs units by their index
+        for key in (Q_ALLOC_MIX, ALLOC_VALUE_MIX_TARGET):
+            torch.testing.assert_close(out_perm[key], out[key])

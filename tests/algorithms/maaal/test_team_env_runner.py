@@ -97,6 +97,7 @@ def test_chunks_join_into_the_episodes_sampled_whole(toy_config):
         chunks += sum(not c.is_done for c in sampled)
         joined += replay.add(sampled)
     assert chunks > 6  # the episodes (12 steps or fewer) did run across calls
+    assert all(chunk.subtask_reward is None for chunk in whole)  # recorded for shaping only
     for want, got in zip(whole, joined, strict=False):
         assert got["length"] == len(want) and got["terminated"] == want.is_terminated
         np.testing.assert_array_equal(got["reward"], want.reward)
@@ -202,3 +203,17 @@ def test_a_failed_env_step_without_restarts_names_the_error(failing_config):
         RuntimeError, match="the toy engine crashed.*restart_failed_sub_environments"
     ):
         runner.sample(num_timesteps=15, explore=False)
+
+
+def test_records_the_subtask_rewards_for_reward_shaping(toy_config):
+    shaped = toy_config.copy(copy_frozen=False).training(subtask_reward_weight=1.0)
+    runner = TeamEnvRunner(config=shaped)
+    replay = EpisodeReplay(16, codec=runner.observation_codec, subtask_reward=True)
+    joined = []
+    while len(joined) < 6:  # episodes that ran across sample() calls are joined with theirs
+        joined += replay.add(runner.sample(num_timesteps=7, explore=True))
+    for episode in joined:
+        assert episode["subtask_reward"].shape == (episode["length"], 4)
+        # The toy's reward is its per-subtask rewards' sum minus 0.5.
+        np.testing.assert_allclose(episode["subtask_reward"].sum(-1) - 0.5, episode["reward"])
+    runner.stop()

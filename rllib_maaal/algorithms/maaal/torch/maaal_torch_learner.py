@@ -2,7 +2,8 @@
 
 Batch (from :class:`~rllib_maaal.algorithms.episodic.EpisodeReplay`): ``obs`` is a dict
 of (B, T + 1, ...) team observations, ``allocation`` (B, T, U), ``action`` (B, T, N), ``reward``
-(B, T), ``length`` (B,) and ``terminated`` (B,).
+(B, T), ``length`` (B,) and ``terminated`` (B,); with ``subtask_reward_weight`` > 0 also
+``subtask_reward`` (B, T, M), the env's per-subtask rewards R^m_t.
 
 L1, allocation (per unit u, at its decision steps t, semi-MDP over the k steps to the next
 decision)::
@@ -13,11 +14,32 @@ decision)::
 With a decision every step (k = 1) this is the paper's eq. 2. Under ``capacity``/``pairing`` the
 max is over feasible allocations (the solver's choice).
 
+L1 with ``allocation_mixer`` = ``vdn`` | ``qmix`` (beyond the paper: one joint value per
+decision, the sum over present units P_t, or a monotonic mixer f_A on the global state)::
+
+    Q̂_tot(t) = f_A(Q̂_u(o_t, v_t, m_ut) for u ∈ P_t; s_t)
+    Q̂⁻_tot(t) = f_A⁻(Q̂⁻_u(o_t, v_t, m*_u) for u ∈ P_t; s_t)
+    y1 = Σ_{j<k} γ^j r_{t+j} + γ^k (1 − done) Q̂⁻_tot(t + k)
+    L1 = mean over decision steps (y1 − Q̂_tot(t))²          → φ, g, ψ, f_A
+
+m* is the greedy (feasible) allocation of the target Q̂⁻, as above: for ``free`` and a monotonic
+f_A it maximises the target mix too.
+
 L2, actions (every step, double Q, m_{t+1} = the allocation in force at t + 1)::
 
     a'_i = argmax_a Q^i(o_{t+1}, a | m_{t+1})
     y2   = r_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i})
     L2   = mean (y2 − Q_tot(s_t, Q^i_{a_i}))²           → φ, subtask networks θ, mixer f
+
+With ``subtask_reward_weight`` = w > 0 (reward shaping, beyond the paper), L2's r_t is replaced
+by the global reward plus the rewards of the subtasks the team staffs at t, each counted once::
+
+    staffed_mt = 1 if some present unit u has m_ut = m, else 0
+    r̃_t        = r_t + w Σ_m staffed_mt R^m_t
+
+r̃_t takes r_t's place in y2 (and in its λ-return below); L1 keeps r_t. A subtask's reward counts
+once however many units staff it (no pull to herd onto it), and the rewards of unstaffed
+subtasks stay in r_t only.
 
 ``done`` is true only on termination: a time-limit truncation bootstraps from the final
 observation.
@@ -38,6 +60,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import (
     EpisodicTorchLearner,
@@ -46,9 +69,11 @@ from rllib_maaal.algorithms.episodic.torch.episodic_torch_learner import (
 from rllib_maaal.algorithms.episodic.torch.episodic_torch_rl_module import TERMINAL, VALID
 from rllib_maaal.algorithms.maaal.allocation import LEARNED_ALLOCATION
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (
+    ALLOC_VALUE_MIX_TARGET,
     ALLOC_VALUE_TARGET,
     DECIDE,
     Q_ALLOC,
+    Q_ALLOC_MIX,
     Q_TOT,
     Q_TOT_NEXT_TARGET,
     UNIT_PRESENT,
@@ -82,27 +107,34 @@ def allocation_loss(
     fwd_out: Tensors, batch: dict[str, Any], config: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """L1 and its mean |TD error| over the units' decisions."""
-    allocation = batch["allocation"].long().unsqueeze(-1)
-    q_taken = fwd_out[Q_ALLOC].gather(-1, allocation).squeeze(-1)  # (B, T, U)
     y = allocation_targets(fwd_out, batch, config)
-    mask = fwd_out[DECIDE].unsqueeze(-1) & fwd_out[UNIT_PRESENT]
+    if config.allocation_mixer == "none":
+        allocation = batch["allocation"].long().unsqueeze(-1)
+        q_taken = fwd_out[Q_ALLOC].gather(-1, allocation).squeeze(-1)  # (B, T, U)
+        mask = fwd_out[DECIDE].unsqueeze(-1) & fwd_out[UNIT_PRESENT]
+    else:
+        q_taken = fwd_out[Q_ALLOC_MIX]  # (B, T)
+        mask = fwd_out[DECIDE] & fwd_out[UNIT_PRESENT].any(-1)
     td = torch.where(mask, y - q_taken, torch.zeros_like(q_taken))
     return _td_loss(td, mask, config.td_loss), masked_mean(td.abs(), mask)
 
 
 def allocation_targets(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
-    """y1 (B, T, U) for every step (used at decision steps): the discounted reward up to the
-    next decision plus γ^k times the target allocation value there, unless the episode
-    terminated first."""
+    """y1 (B, T, U), or (B, T) with an allocation mixer, for every step (used at decision
+    steps): the discounted reward up to the next decision plus γ^k times the target allocation
+    value there (the units' or their mix), unless the episode terminated first."""
     valid = fwd_out[VALID]
     # Segment boundaries: decision steps, and the episode end (padding counts as one).
     boundary = torch.cat([fwd_out[DECIDE] | ~valid, torch.ones_like(valid[:, :1])], dim=1)
     next_decision = _next_boundary(boundary)  # (B, T): index of the next boundary after t
     seg_return, discount = semi_mdp_returns(batch["reward"], next_decision, config.gamma)
-    value = fwd_out[ALLOC_VALUE_TARGET]  # (B, T + 1, U)
-    bootstrap = value.gather(1, next_decision.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
     ends_episode = next_decision == batch["length"].unsqueeze(1)
     not_done = 1.0 - (ends_episode & (batch["terminated"] > 0)[:, None]).float()
+    if config.allocation_mixer != "none":
+        bootstrap = fwd_out[ALLOC_VALUE_MIX_TARGET].gather(1, next_decision)  # (B, T)
+        return seg_return + discount * not_done * bootstrap
+    value = fwd_out[ALLOC_VALUE_TARGET]  # (B, T + 1, U)
+    bootstrap = value.gather(1, next_decision.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
     return seg_return.unsqueeze(-1) + (discount * not_done).unsqueeze(-1) * bootstrap
 
 
@@ -152,15 +184,26 @@ def action_loss(
 
 
 def action_targets(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
-    """y2 (B, T) = r_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i}), or its λ-return
+    """y2 (B, T) = r̃_t + γ (1 − terminated) Q_tot⁻(s_{t+1}, Q^{i,⁻}_{a'_i}), or its λ-return
     with ``config.td_lambda`` > 0."""
+    reward = action_rewards(fwd_out, batch, config)
     not_done = 1.0 - fwd_out[TERMINAL].float()
-    one_step = batch["reward"] + config.gamma * not_done * fwd_out[Q_TOT_NEXT_TARGET]
+    one_step = reward + config.gamma * not_done * fwd_out[Q_TOT_NEXT_TARGET]
     if config.td_lambda == 0:
         return one_step
-    return lambda_returns(
-        one_step, batch["reward"], fwd_out[Q_TOT_NEXT_TARGET], fwd_out[VALID], config
-    )
+    return lambda_returns(one_step, reward, fwd_out[Q_TOT_NEXT_TARGET], fwd_out[VALID], config)
+
+
+def action_rewards(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
+    """L2's reward (B, T): r_t, shaped to r_t + w Σ_m staffed_mt R^m_t with
+    ``config.subtask_reward_weight`` = w > 0."""
+    weight = config.subtask_reward_weight
+    if weight == 0:
+        return batch["reward"]
+    subtask_reward = batch["subtask_reward"]  # (B, T, M)
+    allocated = nn.functional.one_hot(batch["allocation"].long(), subtask_reward.shape[-1])
+    staffed = (allocated.bool() & fwd_out[UNIT_PRESENT].unsqueeze(-1)).any(-2)  # (B, T, M)
+    return batch["reward"] + weight * (subtask_reward * staffed).sum(-1)
 
 
 def lambda_returns(

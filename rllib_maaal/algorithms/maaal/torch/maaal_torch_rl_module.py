@@ -25,8 +25,14 @@ is its members' mean, like its ``w``. ``allocation_head="dot"`` is the paper's h
 networks also read ``pair_{i,m_i}`` (e.g. the offset to the allocated building), which the
 absolute positions in ``o_i`` and ``status_m`` only give as a difference to be learned.
 
+Beyond the paper (``allocation_mixer="vdn"|"qmix"``): a joint allocation value of a decision,
+``Q̂_tot = f_A(Q̂_1(m_1), ..., Q̂_U(m_U); s)`` over the present units, with a mixer f_A of its own
+(the VDN sum or a QMIX mixer over units). It only enters L1; the units still choose by their own
+Q̂_u, which a monotonic f_A keeps consistent with the joint argmax.
+
 The subtask networks read the raw subtask status, not ψ's encoding, so that the action loss L2
-cannot move the allocation module (the paper's gradient split: L1 → φ, g, ψ; L2 → φ, θ, f).
+cannot move the allocation module (the paper's gradient split: L1 → φ, g, ψ[, f_A];
+L2 → φ, θ, f).
 """
 
 from __future__ import annotations
@@ -64,6 +70,12 @@ Q_ALLOC = "q_alloc"
 #: (B, T + 1, U) Q̂⁻(o_t, v_t, m*) under the greedy feasible allocation m* of the target
 #: networks, at the decision steps and each episode's final observation (zeros elsewhere).
 ALLOC_VALUE_TARGET = "alloc_value_target"
+#: With an ``allocation_mixer``: (B, T) Q̂_tot = f_A(Q̂_u(o_t, v_t, m_ut) of the present units;
+#: s_t) of the allocation decided, at the decision steps (zeros at the other steps).
+Q_ALLOC_MIX = "q_alloc_mix"
+#: With an ``allocation_mixer``: (B, T + 1) f_A⁻ of the present units' ALLOC_VALUE_TARGET, at
+#: the decision steps and each episode's final observation (zeros elsewhere).
+ALLOC_VALUE_MIX_TARGET = "alloc_value_mix_target"
 #: (B, T, U) m_{t+1}: the allocation in force at t + 1 (at the final observation: the one the
 #: policy would hold there).
 NEXT_ALLOCATION = "next_allocation"
@@ -93,6 +105,7 @@ class _Networks(NamedTuple):
     alloc_scorer: nn.Module | None
     subtask_nets: nn.Module
     mixer: nn.Module
+    alloc_mixer: nn.Module | None
 
 
 class MAAALTorchRLModule(EpisodicTorchRLModule):
@@ -101,7 +114,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.maaal.MAAALConfig`):
     ``hidden``, ``mixing_embed``, ``hypernet_hidden``, ``mixer``, ``allocation``, ``action``,
     ``allocation_solver``, ``subtask_capacity``, ``allow_self_pairing``, ``allocation_head``,
-    ``epsilon_allocation``, ``epsilon_action``, ``double_q``.
+    ``allocation_mixer``, ``epsilon_allocation``, ``epsilon_action``, ``double_q``.
     """
 
     def setup(self) -> None:
@@ -136,13 +149,14 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         self.subtask_nets = TypedMLP(
             n_types, hidden + status_dim + pair_dim, hidden, self.n_actions
         )  # θ
-        self.mixer = make_mixer(
-            cfg["mixer"],
-            self.n_agents,
-            space["state"].shape[0],
-            cfg["mixing_embed"],
-            cfg["hypernet_hidden"],
-        )
+        state_dim = space["state"].shape[0]
+        sizes = (state_dim, cfg["mixing_embed"], cfg["hypernet_hidden"])
+        self.mixer = make_mixer(cfg["mixer"], self.n_agents, *sizes)
+        # (Checkpoints written before allocation_mixer existed had none.)
+        self.allocation_mixer = cfg.get("allocation_mixer", "none")
+        if self.allocation_mixer != "none":
+            self.alloc_mixer = make_mixer(self.allocation_mixer, self.n_units, *sizes)  # f_A
+            self.allocation_parts.append("alloc_mixer")
         self.n_types = n_types
 
     # ------------------------------------------------- networks (online ones)
@@ -301,7 +315,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         rows = torch.arange(valid.shape[0], device=valid.device)
         last = batch["length"].long()
         if cfg["allocation"] in LEARNED_ALLOCATION:
-            q_final = self._allocation_terms(out, obs, w, w_target, last)
+            q_final = self._allocation_terms(out, obs, w, w_target, last, batch["allocation"])
             proposal = greedy_allocation(q_final.detach(), cfg)
         else:  # (the replay keeps rule_allocation only for these switches)
             proposal = obs["rule_allocation"][rows, last]
@@ -324,33 +338,52 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         w: torch.Tensor,
         w_target: torch.Tensor,
         last: torch.Tensor,
+        allocation: torch.Tensor,
     ) -> torch.Tensor:
-        """Adds Q_ALLOC and ALLOC_VALUE_TARGET to ``out``; returns Q̂ at the final observations
-        (B, U, M)."""
+        """Adds Q_ALLOC and ALLOC_VALUE_TARGET (and with an allocation mixer Q_ALLOC_MIX and
+        ALLOC_VALUE_MIX_TARGET) to ``out``; returns Q̂ at the final observations (B, U, M)."""
         batch_size, steps = w.shape[:2]
         decide = nn.functional.pad(out[DECIDE], (0, 1))  # (B, T + 1)
         # Flat (b, t) indices: the decision steps, then each episode's final observation. The
         # ``nonzero`` is the update's one host sync on a GPU, worth it: the allocation Q is most
         # of the update's work (a (U, M) grid per step) and only these steps need it.
+        decisions = decide.flatten().nonzero().squeeze(1)
         finals = torch.arange(batch_size, device=last.device) * steps + last
-        at = torch.cat([decide.flatten().nonzero().squeeze(1), finals])
-        picked = {
-            k: obs[k].flatten(0, 1).index_select(0, at) for k in _ALLOCATION_INPUTS if k in obs
-        }
-        q = self._allocation_q(self._networks(), picked, w.flatten(0, 1)[at])  # (K, U, M)
+        at = torch.cat([decisions, finals])
+        keys = _ALLOCATION_INPUTS + (("state",) if self.allocation_mixer != "none" else ())
+        picked = {k: obs[k].flatten(0, 1).index_select(0, at) for k in keys if k in obs}
+        online, target = self._networks(), self._networks(target=True)
+        q = self._allocation_q(online, picked, w.flatten(0, 1)[at])  # (K, U, M)
         with torch.no_grad():
-            q_target = self._allocation_q(
-                self._networks(target=True), picked, w_target.flatten(0, 1)[at]
-            )
+            q_target = self._allocation_q(target, picked, w_target.flatten(0, 1)[at])
             best = greedy_allocation(q_target, self.model_config)
             value = q_target.gather(-1, best.long().unsqueeze(-1)).squeeze(-1)
             # No active subtask, no future value.
             value = torch.where(torch.isfinite(value), value, torch.zeros_like(value))
-        dense = q.new_zeros(batch_size * steps, *q.shape[1:]).index_put((at,), q)
-        out[Q_ALLOC] = dense.view(batch_size, steps, *q.shape[1:])[:, :-1]
-        value = value.new_zeros(batch_size * steps, value.shape[-1]).index_put((at,), value)
-        out[ALLOC_VALUE_TARGET] = value.view(batch_size, steps, -1)
+        out[Q_ALLOC] = _scatter_steps(q, at, batch_size, steps)[:, :-1]
+        out[ALLOC_VALUE_TARGET] = _scatter_steps(value, at, batch_size, steps)
+        if self.allocation_mixer != "none":
+            state, present = picked["state"], self._membership(picked, q.dtype).sum(-2) > 0
+            # Q̂_u of the allocation decided, at the decision steps only (the final
+            # observations decide nothing: their allocation is padding, maybe −inf).
+            n = len(decisions)
+            chosen = nn.functional.pad(allocation.long(), (0, 0, 0, 1)).flatten(0, 1)[decisions]
+            q_chosen = q[:n].gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
+            mixed = self._mix_units(online, q_chosen, state[:n], present[:n])
+            out[Q_ALLOC_MIX] = _scatter_steps(mixed, decisions, batch_size, steps)[:, :-1]
+            with torch.no_grad():
+                mixed = self._mix_units(target, value, state, present)
+            out[ALLOC_VALUE_MIX_TARGET] = _scatter_steps(mixed, at, batch_size, steps)
         return q[-batch_size:]
+
+    @staticmethod
+    def _mix_units(
+        nets: _Networks, q: torch.Tensor, state: torch.Tensor, present: torch.Tensor
+    ) -> torch.Tensor:
+        """f_A (K,) of the units' values ``q`` (K, U) on the states (K, S); absent units count
+        0 (their value may be −inf: an allocation to an inactive subtask)."""
+        q = torch.where(present, q, torch.zeros_like(q))
+        return nets.alloc_mixer(q, state, present.to(q.dtype))
 
     def _action_terms(
         self,
@@ -413,6 +446,14 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
                 present = obs["agent_mask"] > 0
                 out["q_tot"] = self._mix(nets, torch.where(present, taken, 0.0), obs)
         return out
+
+
+def _scatter_steps(
+    values: torch.Tensor, at: torch.Tensor, batch_size: int, steps: int
+) -> torch.Tensor:
+    """``values`` (K, ...) at the flat (b, t) indices ``at`` → (B, T + 1, ...), zeros elsewhere."""
+    dense = values.new_zeros(batch_size * steps, *values.shape[1:]).index_put((at,), values)
+    return dense.view(batch_size, steps, *values.shape[1:])
 
 
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
