@@ -39,6 +39,27 @@ class DeepSet(nn.Module):
         return self.rho(masked_mean(self.phi(x), mask, dim=-2))
 
 
+class PooledSet(nn.Module):
+    """A compact embedding of a set: a per-element MLP, then its mean and its max over the
+    elements, concatenated (``2 * out_dim``), as attention mixers summarise entities.
+
+    Invariant to the order of the elements; masked elements count for nothing (an empty set
+    embeds to zeros).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.phi = mlp(in_dim, hidden, out_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., n, in_dim), ``mask`` (..., n) → (..., 2 * out_dim)."""
+        h = self.phi(x)
+        present = mask.unsqueeze(-1) > 0
+        top = h.masked_fill(~present, float("-inf")).amax(-2)
+        top = torch.where(present.any(-2), top, torch.zeros_like(top))
+        return torch.cat([masked_mean(h, mask, dim=-2), top], dim=-1)
+
+
 class AgentEncoder(nn.Module):
     """The agent network φ: ``w_i = φ(o_i)``, shared by all agents.
 

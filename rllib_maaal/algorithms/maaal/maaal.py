@@ -48,6 +48,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "allocation_head": ("auto", "mlp", "dot"),
     "mixer": ("qmix", "vdn"),
     "allocation_mixer": ("none", "vdn", "qmix"),
+    "mixer_state": ("flat", "pooled"),
     "td_loss": ("mse", "huber"),
 }
 MODEL_DEFAULTS: dict[str, Any] = {"hidden": 64, "mixing_embed": 32, "hypernet_hidden": 64}
@@ -78,8 +79,10 @@ class MAAALConfig(EpisodicConfig):
         self.allow_self_pairing = True
         self.allocation_head = "auto"
         self.mixer = "qmix"
-        # Beyond the paper: a joint allocation value in L1, per-subtask reward shaping in L2.
+        # Beyond the paper: a joint allocation value in L1, per-subtask reward shaping in L2,
+        # a compact state for the hypernetworks.
         self.allocation_mixer = "none"
+        self.mixer_state = "flat"
         self.subtask_reward_weight = 0.0
         # Exploration: ε for allocations and for actions, each a number or [[step, value], ...].
         self.epsilon_allocation: Schedule = [[0, 1.0], [50_000, 0.05]]
@@ -101,6 +104,7 @@ class MAAALConfig(EpisodicConfig):
         allocation_head: str | None = NotProvided,
         mixer: str | None = NotProvided,
         allocation_mixer: str | None = NotProvided,
+        mixer_state: str | None = NotProvided,
         subtask_reward_weight: float | None = NotProvided,
         epsilon_allocation: Schedule | None = NotProvided,
         epsilon_action: Schedule | None = NotProvided,
@@ -138,6 +142,13 @@ class MAAALConfig(EpisodicConfig):
                 present units' chosen Q̂_u summed, or mixed by a monotonic hypernetwork on the
                 global state, and the mix fitted to one team target; the units still choose by
                 their own Q̂_u). Needs a learned allocation (``learned`` or ``static``).
+            mixer_state: what the QMIX hypernetworks (``mixer`` and ``allocation_mixer``) read:
+                ``flat`` (default, the paper: the env's global ``state``) or ``pooled`` (beyond
+                the paper: a per-entity MLP over the team observation's ``entities``, its mean
+                and max over the present entities concatenated, 2 · ``mixing_embed`` values,
+                computed once per step for both mixers and trained by their losses). Needs a
+                QMIX mixer and an env whose observation has ``entities`` (the city's entity
+                layout).
             subtask_reward_weight: w ≥ 0, reward shaping of L2 (the actions): its reward is
                 r_t + w Σ_m staffed_mt R^m_t, R^m the env's ``infos["subtask_reward"]``,
                 staffed_mt = 1 where a present unit is allocated to subtask m at t. 0 (default,
@@ -170,6 +181,7 @@ class MAAALConfig(EpisodicConfig):
                 "allocation_head": self.allocation_head,
                 "mixer": self.mixer,
                 "allocation_mixer": self.allocation_mixer,
+                "mixer_state": self.mixer_state,
                 "epsilon_allocation": self.epsilon_allocation,
                 "epsilon_action": self.epsilon_action,
                 "double_q": self.double_q,
@@ -220,6 +232,16 @@ class MAAALConfig(EpisodicConfig):
                 "MAAALConfig.allocation_mixer must be 'none' unless allocation is learned or "
                 "static (it mixes L1's allocation values); got "
                 f"{self.allocation_mixer!r} with allocation={self.allocation!r}"
+            )
+        qmix_reads_state = (
+            self.mixer == "qmix" and self.action == "learned"
+        ) or self.allocation_mixer == "qmix"
+        if self.mixer_state != "flat" and not qmix_reads_state:
+            raise ValueError(
+                "MAAALConfig.mixer_state must be 'flat' unless a QMIX mixer reads the state "
+                "(mixer='qmix' with action='learned', or allocation_mixer='qmix'); got "
+                f"{self.mixer_state!r} with mixer={self.mixer!r}, action={self.action!r}, "
+                f"allocation_mixer={self.allocation_mixer!r}"
             )
         if self.allocation_solver == "capacity" and self.subtask_capacity is None:
             raise ValueError(

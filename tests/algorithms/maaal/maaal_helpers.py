@@ -11,10 +11,13 @@ from rllib_maaal.algorithms.maaal import MAAALConfig
 from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import MAAALTorchRLModule
 
 
-def make_module(pair: bool = False, **training) -> tuple[MAAALTorchRLModule, MAAALConfig]:
-    """A module for the toy task (with its ``pair`` features if ``pair``) and its config."""
+def make_module(
+    pair: bool = False, entities: bool = False, **training
+) -> tuple[MAAALTorchRLModule, MAAALConfig]:
+    """A module for the toy task (with its ``pair`` features if ``pair``, its entity layout if
+    ``entities``) and its config."""
     config = MAAALConfig().training(**training)
-    core = ToyCore(pair=pair)
+    core = ToyCore(pair=pair, entities=entities)
     torch.manual_seed(0)
     module = MAAALTorchRLModule(
         observation_space=core.single_observation_space,
@@ -25,11 +28,11 @@ def make_module(pair: bool = False, **training) -> tuple[MAAALTorchRLModule, MAA
     return module, config
 
 
-def toy_episodes(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
+def toy_episodes(n: int, seed: int = 0, pair: bool = False, entities: bool = False) -> list[dict]:
     """``n`` complete toy episodes under uniformly random valid allocations and actions, with
     the toy's ``subtask_reward`` (T, M)."""
     rng = np.random.default_rng(seed)
-    core = ToyCore(1, seed, pair)
+    core = ToyCore(1, seed, pair, entities)
     one = np.ones(1, bool)
     episodes = []
     for _ in range(n):

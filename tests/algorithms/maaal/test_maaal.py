@@ -45,6 +45,7 @@ def toy_config(**training) -> MAAALConfig:
         ("allocation_solver", "lp", "allocation_solver must be one of free, capacity, pairing"),
         ("allocation_head", "bilinear", "allocation_head must be one of auto, mlp, dot"),
         ("allocation_mixer", "sum", "allocation_mixer must be one of none, vdn, qmix"),
+        ("mixer_state", "attention", "mixer_state must be one of flat, pooled"),
         ("subtask_reward_weight", -1.0, "subtask_reward_weight must be a number >= 0"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
         ("td_lambda", 1.5, "td_lambda must be"),
@@ -86,6 +87,14 @@ def test_static_allocation_needs_the_env_to_allocate_once():
         (
             {"allocation_mixer": "vdn", "allocation": "rule"},
             "allocation_mixer must be 'none' unless allocation is learned or static",
+        ),
+        (
+            {"mixer_state": "pooled", "mixer": "vdn"},
+            "mixer_state must be 'flat' unless a QMIX mixer reads the state",
+        ),
+        (
+            {"mixer_state": "pooled", "action": "rule"},
+            "got 'pooled' with mixer='qmix', action='rule', allocation_mixer='none'",
         ),
     ],
 )

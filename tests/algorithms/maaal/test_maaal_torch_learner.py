@@ -23,6 +23,7 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (
     DECIDE,
     Q_ALLOC,
     Q_ALLOC_MIX,
+    Q_TOT,
     Q_TOT_NEXT_TARGET,
     UNIT_PRESENT,
 )
@@ -33,6 +34,8 @@ ACTION_PARTS = ("subtask_nets", "mixer")
 PAIR_HEAD = ("alloc_scorer",)
 #: The trained parts of each allocation mixer (VDN's sum has none).
 ALLOCATION_MIXER = {"none": (), "vdn": (), "qmix": ("alloc_mixer",)}
+#: The pooled state's entity encoder, trained through the QMIX mixers that read it.
+STATE_ENCODER = ("state_encoder",)
 
 
 def _parts_with_gradient(module) -> set[str]:
@@ -43,22 +46,48 @@ def _parts_with_gradient(module) -> set[str]:
     }
 
 
+def _module_and_batch(request, mixer_state: str, **training):
+    """A toy module and batch for ``mixer_state``: ``pooled`` needs the entity layout."""
+    pooled = mixer_state == "pooled"
+    module, config = make_module(entities=pooled, mixer_state=mixer_state, **training)
+    return module, config, request.getfixturevalue("toy_entity_batch" if pooled else "toy_batch")
+
+
+@pytest.mark.parametrize("mixer_state", ["flat", "pooled"])
 @pytest.mark.parametrize("mixer", ["none", "vdn", "qmix"])
-def test_l1_gradients_reach_only_agent_network_and_allocation_module(toy_batch, mixer):
-    module, config = make_module(allocation_mixer=mixer)
-    loss, _ = allocation_loss(module.forward_train(toy_batch), toy_batch, config)
+def test_l1_gradients_reach_only_agent_network_and_allocation_module(request, mixer, mixer_state):
+    module, config, batch = _module_and_batch(request, mixer_state, allocation_mixer=mixer)
+    loss, _ = allocation_loss(module.forward_train(batch), batch, config)
     loss.backward()
+    # The pooled state's encoder moves with L1 only where a QMIX f_A reads it.
+    encoder = STATE_ENCODER if (mixer_state, mixer) == ("pooled", "qmix") else ()
     assert _parts_with_gradient(module) == set(
-        AGENT_NETWORK + ALLOCATION_MODULE + ALLOCATION_MIXER[mixer]
+        AGENT_NETWORK + ALLOCATION_MODULE + ALLOCATION_MIXER[mixer] + encoder
     )
 
 
+@pytest.mark.parametrize("mixer_state", ["flat", "pooled"])
 @pytest.mark.parametrize("mixer", ["none", "qmix"])
-def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(toy_batch, mixer):
-    module, config = make_module(allocation_mixer=mixer)
-    loss, _, _ = action_loss(module.forward_train(toy_batch), toy_batch, config)
+def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(
+    request, mixer, mixer_state
+):
+    module, config, batch = _module_and_batch(request, mixer_state, allocation_mixer=mixer)
+    loss, _, _ = action_loss(module.forward_train(batch), batch, config)
     loss.backward()
-    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS)
+    encoder = STATE_ENCODER if mixer_state == "pooled" else ()
+    assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS + encoder)
+
+
+def test_the_pooled_state_encoder_has_a_target_copy_that_the_targets_use(toy_entity_batch):
+    module, _ = make_module(entities=True, mixer_state="pooled")
+    target_of = {id(main): target for main, target in module.get_target_network_pairs()}
+    before = module.forward_train(toy_entity_batch)
+    with torch.no_grad():
+        for p in target_of[id(module.state_encoder)].parameters():
+            p.add_(torch.randn_like(p))
+    after = module.forward_train(toy_entity_batch)
+    torch.testing.assert_close(after[Q_TOT], before[Q_TOT])
+    assert not torch.allclose(after[Q_TOT_NEXT_TARGET], before[Q_TOT_NEXT_TARGET])
 
 
 def test_semi_mdp_returns_on_a_hand_made_episode():

@@ -187,6 +187,18 @@ def test_group_units_read_the_mean_pair_features_of_their_members():
 
 
 #: Observation keys of a replayed toy batch with an agent (= unit) axis after (B, T + 1).
+def entity_observation(seed: int = 0, batch: int = 4) -> dict[str, torch.Tensor]:
+    """Random ``entities`` of the toy's entity layout (its mask: M subtasks, one padding)."""
+    core = ToyCore(batch, seed, entities=True)
+    core.reset(np.ones(batch, bool))
+    obs = core.observe()
+    entities = np.random.default_rng(seed).normal(size=obs["entities"].shape)
+    return {
+        "entities": torch.as_tensor(entities, dtype=torch.float32),
+        "entity_mask": torch.as_tensor(obs["entity_mask"]),
+    }
+
+
 _AGENT_AXIS_KEYS = ("obs", "agent_mask", "action_mask", "rule_action", "allocation")
 
 
@@ -206,3 +218,26 @@ def test_mixed_allocation_terms_are_permutation_equivariant_over_agents(toy_batc
     if mixer == "vdn":  # the sum is symmetric; QMIX's hypernetwork weighs units by their index
         for key in (Q_ALLOC_MIX, ALLOC_VALUE_MIX_TARGET):
             torch.testing.assert_close(out_perm[key], out[key])
+
+
+def test_pooled_mixer_state_ignores_the_order_of_entities_and_the_masked_ones():
+    module, _ = make_module(entities=True, mixer_state="pooled")
+    obs = observation(7) | entity_observation(7)
+    q = torch.randn(4, N)
+    q_tot = module.mix(q, obs)
+    perm = torch.randperm(M + 1, generator=torch.Generator().manual_seed(0))
+    permuted = dict(obs, entities=obs["entities"][:, perm], entity_mask=obs["entity_mask"][:, perm])
+    torch.testing.assert_close(module.mix(q, permuted), q_tot)
+    # The padding entity's features count for nothing; a present entity's do.
+    padded, present = obs["entities"].clone(), obs["entities"].clone()
+    padded[:, M] += 10.0
+    present[:, 0] += 10.0
+    torch.testing.assert_close(module.mix(q, dict(obs, entities=padded)), q_tot)
+    assert not torch.allclose(module.mix(q, dict(obs, entities=present)), q_tot)
+    # Nor does the env's flat state.
+    torch.testing.assert_close(module.mix(q, dict(obs, state=obs["state"] + 1.0)), q_tot)
+
+
+def test_pooled_mixer_state_needs_entities():
+    with pytest.raises(ValueError, match="mixer_state 'pooled' pools the team observation's"):
+        make_module(mixer_state="pooled")

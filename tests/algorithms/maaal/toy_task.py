@@ -6,7 +6,9 @@ on and off at random, so allocations must change; episodes end (terminate) when 
 a goal, or are truncated after ``horizon`` steps. ``infos["subtask_reward"]`` counts the agents
 acting rightly inside each subtask (so the reward is their sum minus 0.5). With ``pair=True`` the
 observation also has the optional (agent, subtask) features ``pair``: whether the agent is
-allocated to the subtask, and whether the subtask's type is the agent's parity.
+allocated to the subtask, and whether the subtask's type is the agent's parity. With
+``entities=True`` it has the entity layout too: one entity per subtask (active, type, time) and
+one padding entity.
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ N, M, A, HORIZON, GOAL, PAIR_DIM = 3, 4, 4, 12, 20, 2
 
 
 class ToyCore:
-    def __init__(self, num_envs: int = 1, seed: int | None = None, pair: bool = False) -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        seed: int | None = None,
+        pair: bool = False,
+        entities: bool = False,
+    ) -> None:
         self.num_envs = num_envs
-        self.pair = pair
+        self.pair, self.entities = pair, entities
         self.rng = np.random.default_rng(seed)
         self.single_observation_space = team_observation_space(
             n_agents=N,
@@ -39,6 +47,7 @@ class ToyCore:
             status_dim=2,
             n_subtask_types=2,
             pair_dim=PAIR_DIM if pair else None,
+            entity_shape=(M + 1, 3) if entities else None,
         )
         self.single_action_space = team_action_space(n_agents=N, n_actions=A, n_subtasks=M)
         self.types = np.arange(M) % 2
@@ -106,6 +115,15 @@ class ToyCore:
             observation["pair"] = np.stack([onehot, np.broadcast_to(fit, (B, N, M))], -1).astype(
                 np.float32
             )
+        if self.entities:
+            time = np.broadcast_to(self.t[:, None] / HORIZON, (B, M))
+            rows = np.stack([self.active, np.broadcast_to(self.types, (B, M)), time], -1)
+            observation["entities"] = np.concatenate([rows, np.zeros((B, 1, 3))], 1).astype(
+                np.float32
+            )
+            observation["entity_mask"] = np.concatenate(
+                [np.ones((B, M)), np.zeros((B, 1))], 1
+            ).astype(np.float32)
         return observation
 
     def render(self, index: int = 0):

@@ -30,6 +30,11 @@ Beyond the paper (``allocation_mixer="vdn"|"qmix"``): a joint allocation value o
 (the VDN sum or a QMIX mixer over units). It only enters L1; the units still choose by their own
 Q̂_u, which a monotonic f_A keeps consistent with the joint argmax.
 
+Beyond the paper (``mixer_state="pooled"``): the hypernetworks of the QMIX mixers (f, and a QMIX
+f_A) read a compact state instead of the env's flat ``state``: ``s = [mean_e e(x_e); max_e
+e(x_e)]`` over the present entities x_e, a per-entity MLP e computed once per step and shared by
+both mixers. e is trained by the losses of the mixers that read it (L2, and L1 through f_A).
+
 The subtask networks read the raw subtask status, not ψ's encoding, so that the action loss L2
 cannot move the allocation module (the paper's gradient split: L1 → φ, g, ψ[, f_A];
 L2 → φ, θ, f).
@@ -56,7 +61,7 @@ from rllib_maaal.algorithms.maaal.allocation import (
     in_force,
     random_allocation,
 )
-from rllib_maaal.models import AgentEncoder, PairScorer, TypedMLP, make_mixer, mlp
+from rllib_maaal.models import AgentEncoder, PairScorer, PooledSet, TypedMLP, make_mixer, mlp
 
 NEG_INF = float("-inf")
 
@@ -106,6 +111,7 @@ class _Networks(NamedTuple):
     subtask_nets: nn.Module
     mixer: nn.Module
     alloc_mixer: nn.Module | None
+    state_encoder: nn.Module | None
 
 
 class MAAALTorchRLModule(EpisodicTorchRLModule):
@@ -114,7 +120,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
     ``model_config`` keys (filled by :class:`~rllib_maaal.algorithms.maaal.MAAALConfig`):
     ``hidden``, ``mixing_embed``, ``hypernet_hidden``, ``mixer``, ``allocation``, ``action``,
     ``allocation_solver``, ``subtask_capacity``, ``allow_self_pairing``, ``allocation_head``,
-    ``allocation_mixer``, ``epsilon_allocation``, ``epsilon_action``, ``double_q``.
+    ``allocation_mixer``, ``mixer_state``, ``epsilon_allocation``, ``epsilon_action``, ``double_q``.
     """
 
     def setup(self) -> None:
@@ -150,6 +156,18 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             n_types, hidden + status_dim + pair_dim, hidden, self.n_actions
         )  # θ
         state_dim = space["state"].shape[0]
+        # (Checkpoints written before mixer_state existed read the flat state.)
+        self.mixer_state = cfg.get("mixer_state", "flat")
+        if self.mixer_state == "pooled":
+            if entity_dim is None:
+                raise ValueError(
+                    "mixer_state 'pooled' pools the team observation's 'entities', which this "
+                    "env does not give (only an entity layout has them, e.g. the city's "
+                    "obs_layout 'entity'): use mixer_state 'flat'"
+                )
+            embed = cfg["mixing_embed"]
+            self.state_encoder = PooledSet(entity_dim, embed, embed)  # e: mean ‖ max
+            state_dim = 2 * embed
         sizes = (state_dim, cfg["mixing_embed"], cfg["hypernet_hidden"])
         self.mixer = make_mixer(cfg["mixer"], self.n_agents, *sizes)
         # (Checkpoints written before allocation_mixer existed had none.)
@@ -177,7 +195,8 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
 
     def mix(self, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Q_tot (...) of the agents' Q values ``q_taken`` (..., N)."""
-        return self._mix(self._networks(), q_taken, obs)
+        nets = self._networks()
+        return nets.mixer(q_taken, self._mixer_state(nets, obs), obs["agent_mask"])
 
     # The same functions of either copy of the networks (online or target).
     def _networks(self, target: bool = False) -> _Networks:
@@ -219,8 +238,12 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         return q.masked_fill(self.valid_actions(obs, m) <= 0, NEG_INF)
 
     @staticmethod
-    def _mix(nets: _Networks, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return nets.mixer(q_taken, obs["state"], obs["agent_mask"])
+    def _mixer_state(nets: _Networks, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The state (..., S) the mixers' hypernetworks read: the env's ``state``, or under
+        ``mixer_state="pooled"`` the pooled entity embedding."""
+        if nets.state_encoder is None:
+            return obs["state"]
+        return nets.state_encoder(obs["entities"], obs["entity_mask"])
 
     # ------------------------------------------------------------- structure
     def subtask_of_agent(
@@ -306,8 +329,10 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         horizon = valid.shape[1]
         online, target = self._networks(), self._networks(target=True)
         w = self._encode(online, obs)  # (B, T + 1, N, H)
+        state = self._mixer_state(online, obs)  # (B, T + 1, S), shared by both mixers
         with torch.no_grad():
             w_target = self._encode(target, obs)
+            state_target = self._mixer_state(target, obs)
         out[DECIDE] = (obs["decide"][:, :horizon, 0] > 0) & valid
         now = {k: obs[k][:, :horizon] for k in ("agent_unit", "agent_mask")}
         out[UNIT_PRESENT] = self._membership(now, w.dtype).sum(-2) > 0
@@ -315,7 +340,9 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         rows = torch.arange(valid.shape[0], device=valid.device)
         last = batch["length"].long()
         if cfg["allocation"] in LEARNED_ALLOCATION:
-            q_final = self._allocation_terms(out, obs, w, w_target, last, batch["allocation"])
+            q_final = self._allocation_terms(
+                out, obs, (w, w_target), (state, state_target), last, batch["allocation"]
+            )
             proposal = greedy_allocation(q_final.detach(), cfg)
         else:  # (the replay keeps rule_allocation only for these switches)
             proposal = obs["rule_allocation"][rows, last]
@@ -328,20 +355,23 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         )
         out[NEXT_ALLOCATION] = in_force_steps[:, 1:]
         if cfg["action"] == "learned":
-            self._action_terms(out, batch, w, w_target, in_force_steps)
+            self._action_terms(out, batch, (w, w_target), (state, state_target), in_force_steps)
         return out
 
     def _allocation_terms(
         self,
         out: dict[str, torch.Tensor],
         obs: dict[str, torch.Tensor],
-        w: torch.Tensor,
-        w_target: torch.Tensor,
+        ws: tuple[torch.Tensor, torch.Tensor],
+        states: tuple[torch.Tensor, torch.Tensor],
         last: torch.Tensor,
         allocation: torch.Tensor,
     ) -> torch.Tensor:
         """Adds Q_ALLOC and ALLOC_VALUE_TARGET (and with an allocation mixer Q_ALLOC_MIX and
-        ALLOC_VALUE_MIX_TARGET) to ``out``; returns Q̂ at the final observations (B, U, M)."""
+        ALLOC_VALUE_MIX_TARGET) to ``out``; returns Q̂ at the final observations (B, U, M).
+
+        ``ws`` and ``states`` are (online, target) pairs of w and of the mixer state."""
+        w, w_target = ws
         batch_size, steps = w.shape[:2]
         decide = nn.functional.pad(out[DECIDE], (0, 1))  # (B, T + 1)
         # Flat (b, t) indices: the decision steps, then each episode's final observation. The
@@ -350,8 +380,9 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         decisions = decide.flatten().nonzero().squeeze(1)
         finals = torch.arange(batch_size, device=last.device) * steps + last
         at = torch.cat([decisions, finals])
-        keys = _ALLOCATION_INPUTS + (("state",) if self.allocation_mixer != "none" else ())
-        picked = {k: obs[k].flatten(0, 1).index_select(0, at) for k in keys if k in obs}
+        picked = {
+            k: obs[k].flatten(0, 1).index_select(0, at) for k in _ALLOCATION_INPUTS if k in obs
+        }
         online, target = self._networks(), self._networks(target=True)
         q = self._allocation_q(online, picked, w.flatten(0, 1)[at])  # (K, U, M)
         with torch.no_grad():
@@ -363,7 +394,8 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         out[Q_ALLOC] = _scatter_steps(q, at, batch_size, steps)[:, :-1]
         out[ALLOC_VALUE_TARGET] = _scatter_steps(value, at, batch_size, steps)
         if self.allocation_mixer != "none":
-            state, present = picked["state"], self._membership(picked, q.dtype).sum(-2) > 0
+            state, state_target = (s.flatten(0, 1).index_select(0, at) for s in states)
+            present = self._membership(picked, q.dtype).sum(-2) > 0
             # Q̂_u of the allocation decided, at the decision steps only (the final
             # observations decide nothing: their allocation is padding, maybe −inf).
             n = len(decisions)
@@ -372,7 +404,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             mixed = self._mix_units(online, q_chosen, state[:n], present[:n])
             out[Q_ALLOC_MIX] = _scatter_steps(mixed, decisions, batch_size, steps)[:, :-1]
             with torch.no_grad():
-                mixed = self._mix_units(target, value, state, present)
+                mixed = self._mix_units(target, value, state_target, present)
             out[ALLOC_VALUE_MIX_TARGET] = _scatter_steps(mixed, at, batch_size, steps)
         return q[-batch_size:]
 
@@ -389,11 +421,13 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         self,
         out: dict[str, torch.Tensor],
         batch: dict[str, Any],
-        w: torch.Tensor,
-        w_target: torch.Tensor,
+        ws: tuple[torch.Tensor, torch.Tensor],
+        states: tuple[torch.Tensor, torch.Tensor],
         in_force_steps: torch.Tensor,
     ) -> None:
-        """Adds Q_TOT and Q_TOT_NEXT_TARGET to ``out``."""
+        """Adds Q_TOT and Q_TOT_NEXT_TARGET to ``out`` (``ws``, ``states``: as in
+        ``_allocation_terms``)."""
+        (w, w_target), (state, state_target) = ws, states
         obs = batch[Columns.OBS]
         horizon = in_force_steps.shape[1] - 1
         now = {k: v[:, :horizon] for k, v in obs.items()}
@@ -402,7 +436,8 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         taken = q[:, :horizon].gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
         # Absent agents, and the padded steps (whose replayed action may be masked), count 0.
         present = (now["agent_mask"] > 0) & out[VALID].unsqueeze(-1)
-        out[Q_TOT] = self.mix(torch.where(present, taken, torch.zeros_like(taken)), now)
+        taken = torch.where(present, taken, torch.zeros_like(taken))
+        out[Q_TOT] = self.mixer(taken, state[:, :horizon], now["agent_mask"])
         with torch.no_grad():
             target = self._networks(target=True)
             q_target = self._agent_q(target, nxt, w_target[:, 1:], in_force_steps[:, 1:])
@@ -412,12 +447,13 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             q_next = torch.where(nxt["agent_mask"] > 0, q_next, torch.zeros_like(q_next))
             # An agent left without any available action at a final observation has no future.
             q_next = torch.nan_to_num(q_next, neginf=0.0)
-            out[Q_TOT_NEXT_TARGET] = self._mix(target, q_next, nxt)
+            out[Q_TOT_NEXT_TARGET] = target.mixer(q_next, state_target[:, 1:], nxt["agent_mask"])
 
     # ------------------------------------------------------- target networks
     def _trained_networks(self) -> list[str]:
         """The names of the trained networks, each with a target copy ``_target_<name>``."""
-        return ["agent_net", *self.allocation_parts, "subtask_nets", "mixer"]
+        pooled = ["state_encoder"] if self.mixer_state == "pooled" else []
+        return ["agent_net", *self.allocation_parts, "subtask_nets", "mixer", *pooled]
 
     def make_target_networks(self) -> None:
         for name in self._trained_networks():
@@ -444,7 +480,10 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             if "action" in batch:
                 taken = q.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
                 present = obs["agent_mask"] > 0
-                out["q_tot"] = self._mix(nets, torch.where(present, taken, 0.0), obs)
+                state = self._mixer_state(nets, obs)
+                out["q_tot"] = nets.mixer(
+                    torch.where(present, taken, 0.0), state, obs["agent_mask"]
+                )
         return out
 
 
