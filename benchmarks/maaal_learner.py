@@ -13,6 +13,12 @@ the same weights, so the losses of their first updates are compared too: the sam
 same numbers (up to float rounding).
 
     python benchmarks/maaal_learner.py --scenario 7a_7b --updates 20 --baseline /tmp/old-learner
+
+With ``--against JSON`` this code is also timed under other ``MAAALConfig.training`` overrides,
+alternating in the same way: two configurations side by side, e.g. the QMIX hypernetworks on the
+flat state against the pooled one (each run also prints the mixers' parameter counts)::
+
+    python benchmarks/maaal_learner.py --against '{"mixer_state": "pooled"}'
 """
 
 from __future__ import annotations
@@ -83,11 +89,13 @@ def collect_batch(scenario: str, episodes: int, seed: int = 0) -> dict[str, np.n
 
 #: The learner statistics compared between old and new code.
 LOSSES = ("l1_loss", "l2_loss", "allocation_td_error", "action_td_error", "q_tot_mean")
+#: The module's networks that mix values (and what feeds only them), where it has them.
+MIXING_NETWORKS = ("mixer", "alloc_mixer", "state_encoder")
 
 
 def learner_rate(batch_file: str, scenario: str, updates: int, training: dict) -> dict:
-    """Transitions per CPU-second of ``updates`` learner updates on the saved batch, and the
-    losses of the first update."""
+    """Transitions per CPU-second of ``updates`` learner updates on the saved batch, the losses
+    of the first update and the parameter count of each of the module's mixing networks."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
@@ -112,6 +120,9 @@ def learner_rate(batch_file: str, scenario: str, updates: int, training: dict) -
     )
     torch.manual_seed(0)
     learner = config.build_learner(env=make_team_env(env_config))
+    module = learner.module[DEFAULT_MODULE_ID]
+    mixing = [name for name in MIXING_NETWORKS if hasattr(module, name)]
+    params = {name: sum(p.numel() for p in getattr(module, name).parameters()) for name in mixing}
 
     def update() -> dict:
         return learner.update(
@@ -128,13 +139,16 @@ def learner_rate(batch_file: str, scenario: str, updates: int, training: dict) -
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     losses = {k: float(first[k]) for k in LOSSES if k in first}
     return {"per_cpu_s": updates * transitions / cpu, "per_s": updates * transitions / wall} | {
-        "losses": losses
+        "losses": losses,
+        "params": params,
     }
 
 
-def _timed_in_subprocess(root: Path, args: argparse.Namespace, batch_file: str) -> dict:
+def _timed_in_subprocess(
+    root: Path, training: str, args: argparse.Namespace, batch_file: str
+) -> dict:
     command = [sys.executable, __file__, "--time-only", batch_file, "--scenario", args.scenario]
-    command += ["--updates", str(args.updates), "--training", args.training]
+    command += ["--updates", str(args.updates), "--training", training]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -149,6 +163,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="root of the code to compare against")
     parser.add_argument(
         "--training", default="{}", help="JSON of MAAALConfig.training overrides (new code only)"
+    )
+    parser.add_argument(
+        "--against", metavar="JSON", help="time this code under these training overrides too"
     )
     parser.add_argument("--time-only", metavar="BATCH", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,28 +183,33 @@ def main() -> None:
             f"{args.scenario}: {len(length)} episodes, {length.sum()} transitions "
             f"({length.sum() / (len(length) * length.max()):.0%} of the padded batch)"
         )
-        roots = {"new": ROOT} | ({"old": args.baseline.resolve()} if args.baseline else {})
-        rates: dict[str, list[dict]] = {name: [] for name in roots}
+        # name: (package root, training overrides)
+        variants = {"new": (ROOT, args.training)}
+        if args.baseline:
+            variants["old"] = (args.baseline.resolve(), "{}")
+        if args.against:
+            variants["alt"] = (ROOT, args.against)
+        rates: dict[str, list[dict]] = {name: [] for name in variants}
         for _ in range(args.repeats):
-            for name, root in roots.items():
-                overrides = args if name == "new" else argparse.Namespace(**vars(args))
-                if name != "new":
-                    overrides.training = "{}"
-                rates[name].append(_timed_in_subprocess(root, overrides, batch_file))
+            for name, (root, training) in variants.items():
+                rates[name].append(_timed_in_subprocess(root, training, args, batch_file))
     median = {}
     for name, runs in rates.items():
         median[name] = float(np.median([r["per_cpu_s"] for r in runs]))
         wall = float(np.median([r["per_s"] for r in runs]))
+        root, training = variants[name]
         print(
-            f"{name:>3} ({roots[name]}): {median[name]:7.0f} transitions per CPU-second "
-            f"(median of {len(runs)}; {wall:7.0f} per wall-second)"
+            f"{name:>3} ({root}, training {training}): {median[name]:7.0f} transitions per "
+            f"CPU-second (median of {len(runs)}; {wall:7.0f} per wall-second); "
+            f"parameters {runs[0]['params']}"
         )
-    if "old" in median:
-        print(f"new / old: {median['new'] / median['old']:.2f}x")
-        if args.training == "{}":
-            new, old = rates["new"][0]["losses"], rates["old"][0]["losses"]
-            gap = max(abs(new[k] - old[k]) / max(abs(old[k]), 1e-8) for k in old)
-            print(f"first-update losses, largest relative difference new vs old: {gap:.1e}")
+    for other in ("old", "alt"):
+        if other in median:
+            print(f"new / {other}: {median['new'] / median[other]:.2f}x")
+    if "old" in median and args.training == "{}":
+        new, old = rates["new"][0]["losses"], rates["old"][0]["losses"]
+        gap = max(abs(new[k] - old[k]) / max(abs(old[k]), 1e-8) for k in old)
+        print(f"first-update losses, largest relative difference new vs old: {gap:.1e}")
 
 
 if __name__ == "__main__":
