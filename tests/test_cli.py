@@ -319,6 +319,13 @@ def city(**config: Any) -> dict[str, Any]:
             "20a_20b, 24a_24b; got '7a7b' (did you mean '7a_7b'?)",
         ),
         ({"allocation_solver": "pairing"}, "allocation_solver 'pairing' needs one subtask per"),
+        (
+            {
+                "mixer_state": "pooled",
+                "env_config": {"scenario": "2-5a_2-5b", "obs_layout": "flat"},
+            },
+            "mixer_state 'pooled' pools the team observation's 'entities', which this env does",
+        ),
         ({"lr": {"grid_search": []}}, "'x': config.lr: grid_search must be a non-empty list"),
         ({"model_config": {"hiden": 8}}, "unknown model_config key 'hiden' (did you mean"),
         ({"model_config": {"hidden": 0}}, "model_config.hidden must be an int >= 1; got 0"),
