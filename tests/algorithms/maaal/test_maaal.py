@@ -180,24 +180,32 @@ def test_no_replay_in_the_checkpoint_when_switched_off(ray_local, tmp_path):
     restored.stop()
 
 
-def test_the_learner_sees_rewards_times_reward_scale(ray_local, monkeypatch):
-    algo = toy_config(reward_scale=0.25).build_algo()
+def record_replayed_and_learned(algo, monkeypatch, key: str) -> tuple[list, list, dict]:
+    """Train ``algo`` until its first update; return ``key`` of every batch the replay gave and
+    of every batch the learner got, and the last training result."""
     replayed, learned = [], []
     sample, update = algo.replay.sample, algo.learner_group.update
 
     def recording_sample(num_episodes):
         batch = sample(num_episodes)
-        replayed.append(np.array(batch["reward"]))
+        replayed.append(np.array(batch[key]))
         return batch
 
     def recording_update(batch, **kwargs):
-        learned.append(np.asarray(batch.policy_batches[DEFAULT_MODULE_ID]["reward"]))
+        learned.append(np.asarray(batch.policy_batches[DEFAULT_MODULE_ID][key]))
         return update(batch=batch, **kwargs)
 
     monkeypatch.setattr(algo.replay, "sample", recording_sample)
     monkeypatch.setattr(algo.learner_group, "update", recording_update)
     while not learned:
-        algo.train()
+        result = algo.train()
+    monkeypatch.undo()
+    return replayed, learned, result
+
+
+def test_the_learner_sees_rewards_times_reward_scale(ray_local, monkeypatch):
+    algo = toy_config(reward_scale=0.25).build_algo()
+    replayed, learned, _ = record_replayed_and_learned(algo, monkeypatch, "reward")
     assert np.abs(replayed[0]).sum() > 0
     np.testing.assert_allclose(learned[0], 0.25 * replayed[0], rtol=1e-6)
     algo.stop()
@@ -209,26 +217,10 @@ def test_shaping_and_mixed_allocation_train_and_checkpoint_the_subtask_rewards(
     algo = toy_config(
         subtask_reward_weight=1.0, allocation_mixer="qmix", reward_scale=0.25
     ).build_algo()
-    replayed, learned = [], []
-    sample, update = algo.replay.sample, algo.learner_group.update
-
-    def recording_sample(num_episodes):
-        batch = sample(num_episodes)
-        replayed.append(np.array(batch["subtask_reward"]))
-        return batch
-
-    def recording_update(batch, **kwargs):
-        learned.append(np.asarray(batch.policy_batches[DEFAULT_MODULE_ID]["subtask_reward"]))
-        return update(batch=batch, **kwargs)
-
-    monkeypatch.setattr(algo.replay, "sample", recording_sample)
-    monkeypatch.setattr(algo.learner_group, "update", recording_update)
-    while not learned:
-        result = algo.train()
+    replayed, learned, result = record_replayed_and_learned(algo, monkeypatch, "subtask_reward")
     assert np.abs(replayed[0]).sum() > 0
     np.testing.assert_allclose(learned[0], 0.25 * replayed[0], rtol=1e-6)
     assert {"l1_loss", "l2_loss"} <= set(result["learners"][DEFAULT_MODULE_ID])
-    monkeypatch.undo()
 
     path = algo.save_to_path(str(tmp_path / "ckpt"))
     restored = MAAAL.from_checkpoint(path)

@@ -78,13 +78,18 @@ def test_l2_gradients_reach_agent_network_subtask_networks_and_mixer_only(
     assert _parts_with_gradient(module) == set(AGENT_NETWORK + ACTION_PARTS + encoder)
 
 
+def perturb(net: torch.nn.Module) -> None:
+    """Add unit noise to every parameter of ``net``."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+
+
 def test_the_pooled_state_encoder_has_a_target_copy_that_the_targets_use(toy_entity_batch):
     module, _ = make_module(entities=True, mixer_state="pooled")
     target_of = {id(main): target for main, target in module.get_target_network_pairs()}
     before = module.forward_train(toy_entity_batch)
-    with torch.no_grad():
-        for p in target_of[id(module.state_encoder)].parameters():
-            p.add_(torch.randn_like(p))
+    perturb(target_of[id(module.state_encoder)])
     after = module.forward_train(toy_entity_batch)
     torch.testing.assert_close(after[Q_TOT], before[Q_TOT])
     assert not torch.allclose(after[Q_TOT_NEXT_TARGET], before[Q_TOT_NEXT_TARGET])
@@ -261,9 +266,7 @@ def test_the_allocation_mixer_has_a_target_copy_that_the_targets_use(toy_batch):
     target_of = {id(main): target for main, target in module.get_target_network_pairs()}
     assert id(module.alloc_mixer) in target_of
     before = module.forward_train(toy_batch)
-    with torch.no_grad():
-        for p in target_of[id(module.alloc_mixer)].parameters():
-            p.add_(torch.randn_like(p))
+    perturb(target_of[id(module.alloc_mixer)])
     after = module.forward_train(toy_batch)
     torch.testing.assert_close(after[Q_ALLOC_MIX], before[Q_ALLOC_MIX])
     changed = before[DECIDE].any(-1)  # episodes with a decision step
