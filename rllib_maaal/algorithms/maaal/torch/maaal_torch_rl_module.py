@@ -195,8 +195,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
 
     def mix(self, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Q_tot (...) of the agents' Q values ``q_taken`` (..., N)."""
-        nets = self._networks()
-        return nets.mixer(q_taken, self._mixer_state(nets, obs), obs["agent_mask"])
+        return self._mix(self._networks(), q_taken, obs)
 
     # The same functions of either copy of the networks (online or target).
     def _networks(self, target: bool = False) -> _Networks:
@@ -236,6 +235,11 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         types = obs["subtask_type"].gather(-1, m)
         q = nets.subtask_nets(torch.cat(inputs, dim=-1), types)
         return q.masked_fill(self.valid_actions(obs, m) <= 0, NEG_INF)
+
+    def _mix(
+        self, nets: _Networks, q_taken: torch.Tensor, obs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        return nets.mixer(q_taken, self._mixer_state(nets, obs), obs["agent_mask"])
 
     @staticmethod
     def _mixer_state(nets: _Networks, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -480,10 +484,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             if "action" in batch:
                 taken = q.gather(-1, batch["action"].long().unsqueeze(-1)).squeeze(-1)
                 present = obs["agent_mask"] > 0
-                state = self._mixer_state(nets, obs)
-                out["q_tot"] = nets.mixer(
-                    torch.where(present, taken, 0.0), state, obs["agent_mask"]
-                )
+                out["q_tot"] = self._mix(nets, torch.where(present, taken, 0.0), obs)
         return out
 
 
