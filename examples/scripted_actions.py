@@ -25,13 +25,7 @@ from rllib_maaal.evaluation import episode_stats, evaluation_runner
 def greedy_scores(algo: Algorithm, episodes: int, scripted_actions: bool) -> dict[str, float]:
     """Mean return and task metrics of ``episodes`` greedy episodes of ``algo``'s module, with
     its own actions or the scripted ones (the allocation stays the learned one)."""
-    if scripted_actions:
-        config = algo.config.copy(copy_frozen=False).training(action="rule")
-        config.env_runners(num_env_runners=0, num_envs_per_env_runner=1, explore=False)
-        runner = config.env_runner_cls(config=config)
-        runner.set_state(algo.env_runner.get_state())
-    else:
-        runner = evaluation_runner(algo)
+    runner = evaluation_runner(algo, action="rule") if scripted_actions else evaluation_runner(algo)
     stats = episode_stats(runner.sample(num_episodes=episodes, explore=False)[:episodes])
     return {name: float(np.mean(values)) for name, values in stats.items()}
 

@@ -58,12 +58,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluation_runner(algo: Any) -> Any:
-    """A local EnvRunner with one env and ``algo``'s weights and connector states."""
+def evaluation_runner(algo: Any, **training: Any) -> Any:
+    """A local EnvRunner with one env and ``algo``'s weights and connector states; ``training``
+    overrides ``algo``'s training settings in the runner (e.g. MAAAL's ``action="rule"``: its
+    learned allocation with the scripted actions)."""
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
     config = algo.config.copy(copy_frozen=False)
+    if training:
+        config.training(**training)
     config.env_runners(num_env_runners=0, num_envs_per_env_runner=1, explore=False)
     default_cls = MultiAgentEnvRunner if config.is_multi_agent else SingleAgentEnvRunner
     runner = (config.env_runner_cls or default_cls)(config=config)
