@@ -478,6 +478,8 @@ def validate_point(exp: Experiment, point: dict[str, Any], where: str) -> Any:
             spec.observation_space, spec.action_space = spaces
             spec.model_config = config.model_config
             spec.build()
+            if hasattr(config, "validate_spaces"):
+                config.validate_spaces(spaces[0])
     except ExperimentError:
         raise
     except Exception as err:  # RLlib raises ValueError, TypeError, AttributeError, ...

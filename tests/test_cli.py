@@ -326,6 +326,10 @@ def city(**config: Any) -> dict[str, Any]:
             },
             "mixer_state 'pooled' pools the team observation's 'entities', which this env does",
         ),
+        (
+            {"approach_reward_weight": 1.0, "approach_pair_feature": 9},
+            "approach_pair_feature must name a column of the env's pair features, 0..8; got 9",
+        ),
         ({"lr": {"grid_search": []}}, "'x': config.lr: grid_search must be a non-empty list"),
         ({"model_config": {"hiden": 8}}, "unknown model_config key 'hiden' (did you mean"),
         ({"model_config": {"hidden": 0}}, "model_config.hidden must be an int >= 1; got 0"),

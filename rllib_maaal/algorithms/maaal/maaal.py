@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -84,6 +85,8 @@ class MAAALConfig(EpisodicConfig):
         self.allocation_mixer = "none"
         self.mixer_state = "flat"
         self.subtask_reward_weight = 0.0
+        self.approach_reward_weight = 0.0
+        self.approach_pair_feature: int | None = None
         # Exploration: ε for allocations and for actions, each a number or [[step, value], ...].
         self.epsilon_allocation: Schedule = [[0, 1.0], [50_000, 0.05]]
         self.epsilon_action: Schedule = [[0, 1.0], [50_000, 0.05]]
@@ -106,6 +109,8 @@ class MAAALConfig(EpisodicConfig):
         allocation_mixer: str | None = NotProvided,
         mixer_state: str | None = NotProvided,
         subtask_reward_weight: float | None = NotProvided,
+        approach_reward_weight: float | None = NotProvided,
+        approach_pair_feature: int | None = NotProvided,
         epsilon_allocation: Schedule | None = NotProvided,
         epsilon_action: Schedule | None = NotProvided,
         double_q: bool | None = NotProvided,
@@ -154,6 +159,15 @@ class MAAALConfig(EpisodicConfig):
                 staffed_mt = 1 where a present unit is allocated to subtask m at t. 0 (default,
                 the paper) trains on the global reward r_t alone and records no subtask rewards;
                 L1 always uses r_t. Needs a learned action and an allocation.
+            approach_reward_weight: c ≥ 0, potential-based shaping of L2 (beyond the paper): its
+                reward gains c Σ_i [d_i,t − γ d_i,t+1], each present agent's progress towards
+                the subtask allocated to it at t, d the ``pair`` column
+                ``approach_pair_feature``, in the env's reward units (``reward_scale`` scales it
+                with the rewards). 0 (default, the paper) adds nothing. Needs a learned
+                action, an allocation and pair features (the city: column 2, the walk in grid
+                widths; football: column 0, the distance to the zone).
+            approach_pair_feature: which ``pair`` column is the distance the approach shaping
+                reads; required when ``approach_reward_weight`` > 0.
             epsilon_allocation: ε of the allocation choice over env steps.
             epsilon_action: ε of the action choice over env steps.
             double_q: choose the next action with the online networks (L2).
@@ -227,6 +241,27 @@ class MAAALConfig(EpisodicConfig):
                 f"{self.subtask_reward_weight!r} with action={self.action!r}, "
                 f"allocation={self.allocation!r}"
             )
+        check_number("MAAALConfig.approach_reward_weight", self.approach_reward_weight, low=0)
+        check_number(
+            "MAAALConfig.approach_pair_feature",
+            self.approach_pair_feature,
+            low=0,
+            integer=True,
+            allow=(None,),
+        )
+        if self.approach_reward_weight > 0 and (
+            self.action != "learned"
+            or self.allocation == "none"
+            or self.approach_pair_feature is None
+        ):
+            raise ValueError(
+                "MAAALConfig.approach_reward_weight must be 0 unless action='learned', an "
+                "allocation is made and approach_pair_feature names the pair column of the "
+                "distance to a subtask; got "
+                f"{self.approach_reward_weight!r} with action={self.action!r}, "
+                f"allocation={self.allocation!r}, approach_pair_feature="
+                f"{self.approach_pair_feature!r}"
+            )
         if self.allocation_mixer != "none" and self.allocation not in LEARNED_ALLOCATION:
             raise ValueError(
                 "MAAALConfig.allocation_mixer must be 'none' unless allocation is learned or "
@@ -263,6 +298,24 @@ class MAAALConfig(EpisodicConfig):
         capacity = self.subtask_capacity
         for value in capacity if isinstance(capacity, list | tuple) else [capacity]:
             check_number("MAAALConfig.subtask_capacity", value, low=1, integer=True, allow=(None,))
+
+    def validate_spaces(self, observation_space: spaces.Dict) -> None:
+        """The checks that need the env's team observation space: the approach shaping's
+        distance must be a column of its ``pair`` features."""
+        if self.approach_reward_weight == 0:
+            return
+        pair = observation_space.spaces.get("pair")
+        width = pair.shape[-1] if pair is not None else 0
+        if not width:
+            raise ValueError(
+                "MAAALConfig.approach_reward_weight must be 0 for an env without pair features "
+                "(the approach shaping reads the distance to a subtask from them)"
+            )
+        if self.approach_pair_feature >= width:
+            raise ValueError(
+                "MAAALConfig.approach_pair_feature must name a column of the env's pair "
+                f"features, 0..{width - 1}; got {self.approach_pair_feature}"
+            )
 
 
 class MAAAL(EpisodicAlgorithm):

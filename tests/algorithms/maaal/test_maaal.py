@@ -47,6 +47,8 @@ def toy_config(**training) -> MAAALConfig:
         ("allocation_mixer", "sum", "allocation_mixer must be one of none, vdn, qmix"),
         ("mixer_state", "attention", "mixer_state must be one of flat, pooled"),
         ("subtask_reward_weight", -1.0, "subtask_reward_weight must be a number >= 0"),
+        ("approach_reward_weight", -1.0, "approach_reward_weight must be a number >= 0"),
+        ("approach_pair_feature", 1.5, "approach_pair_feature must be an int >= 0"),
         ("epsilon_action", 2.0, "epsilon_action: values must lie in [0, 1]"),
         ("td_lambda", 1.5, "td_lambda must be"),
         ("episodes_per_update", 0, "episodes_per_update must be a positive int"),
@@ -84,6 +86,15 @@ def test_static_allocation_needs_the_env_to_allocate_once():
             "subtask_reward_weight must be 0 unless action='learned' and an allocation is made",
         ),
         ({"subtask_reward_weight": 1.0, "allocation": "none"}, "got 1.0 with action='learned', "),
+        (
+            {"approach_reward_weight": 1.0},
+            "approach_reward_weight must be 0 unless action='learned', an allocation is made and "
+            "approach_pair_feature names",
+        ),
+        (
+            {"approach_reward_weight": 1.0, "approach_pair_feature": 2, "allocation": "none"},
+            "got 1.0 with action='learned', allocation='none', approach_pair_feature=2",
+        ),
         (
             {"allocation_mixer": "vdn", "allocation": "rule"},
             "allocation_mixer must be 'none' unless allocation is learned or static",
@@ -319,3 +330,13 @@ def test_target_update_unit_is_validated():
     config = MAAALConfig().environment("CartPole-v1").training(target_update_unit="steps")
     with pytest.raises(ValueError, match="target_update_unit must be one of updates, env_steps"):
         config.validate()
+
+
+def test_approach_shaping_needs_pair_features_in_the_env():
+    from gymnasium import spaces
+
+    config = MAAALConfig().training(approach_reward_weight=1.0, approach_pair_feature=0)
+    box = spaces.Box(0, 1, (2, 3, 4))
+    config.validate_spaces(spaces.Dict({"pair": box}))
+    with pytest.raises(ValueError, match="approach_reward_weight must be 0 for an env without"):
+        config.validate_spaces(spaces.Dict({"obs": box}))

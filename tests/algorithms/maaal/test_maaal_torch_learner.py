@@ -14,6 +14,7 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_learner import (
     action_targets,
     allocation_loss,
     allocation_targets,
+    approach_shaping,
     lambda_returns,
     semi_mdp_returns,
 )
@@ -193,7 +194,9 @@ def test_td_lambda_targets_on_a_hand_made_episode(terminated, expected):
         Q_TOT_NEXT_TARGET: torch.tensor([[10.0, 20.0, 30.0, 7.0]]),
     }
     batch = {"reward": torch.tensor([[1.0, 2.0, 3.0, 0.0]])}
-    config = SimpleNamespace(gamma=0.5, td_lambda=0.5, subtask_reward_weight=0.0)
+    config = SimpleNamespace(
+        gamma=0.5, td_lambda=0.5, subtask_reward_weight=0.0, approach_reward_weight=0.0
+    )
     y = action_targets(fwd_out, batch, config)
     torch.testing.assert_close(y[valid], torch.tensor(expected))
 
@@ -215,7 +218,7 @@ def test_td_lambda_zero_keeps_the_one_step_targets_and_one_gives_the_monte_carlo
     torch.testing.assert_close(unrolled[valid], one_step[valid])
     # λ = 1: the discounted rewards to the episode's end, then its last one-step target.
     episode = int(toy_batch["length"][0])
-    full = SimpleNamespace(gamma=config.gamma, td_lambda=1.0, subtask_reward_weight=0.0)
+    full = SimpleNamespace(**vars(config) | {"td_lambda": 1.0})
     y = action_targets(fwd_out, toy_batch, full)[0, 0]
     discounts = config.gamma ** torch.arange(episode, dtype=torch.float32)
     tail = torch.cat([toy_batch["reward"][0, : episode - 1], one_step[0, episode - 1 : episode]])
@@ -302,7 +305,9 @@ def test_shaping_adds_the_staffed_subtasks_rewards_once_each(weight):
         "allocation": torch.tensor([[[0, 2], [1, 2], [1, 1]]]),
         "subtask_reward": torch.tensor([[1.0, 2.0, 4.0]]).expand(1, 3, 3),
     }
-    config = SimpleNamespace(gamma=0.9, td_lambda=0.0, subtask_reward_weight=weight)
+    config = SimpleNamespace(
+        gamma=0.9, td_lambda=0.0, subtask_reward_weight=weight, approach_reward_weight=0.0
+    )
     shaped = action_targets(fwd_out, batch, config)
     plain = action_targets(
         fwd_out, batch, SimpleNamespace(**vars(config) | {"subtask_reward_weight": 0})
@@ -324,4 +329,50 @@ def test_shaping_changes_l2_by_the_toys_subtask_rewards_and_leaves_l1(toy_shaped
     torch.testing.assert_close(
         allocation_targets(fwd_out, toy_shaped_batch, shaped_config),
         allocation_targets(fwd_out, toy_shaped_batch, config),
+    )
+
+
+# ------------------------------------------------------------ approach shaping (L2)
+def test_approach_shaping_rewards_progress_towards_the_allocated_subtask():
+    # One env, two agents (units), two subtasks; pair column 1 is the distance, γ = 0.5.
+    # Agent 0 stays on subtask 0 and walks 3 → 2 → 2 → 0: 3 − 1, 2 − 1, 2 − 0. Agent 1 is on
+    # subtask 1 at t = 0 (4 → 3: 4 − 1.5), then on subtask 0, absent from t = 2 on: its step at
+    # t = 1 ends absent and counts nothing.
+    d0 = torch.tensor([[3.0, 9.0], [2.0, 9.0], [2.0, 9.0], [0.0, 9.0]])  # agent 0: (T + 1, M)
+    d1 = torch.tensor([[7.0, 4.0], [1.0, 3.0], [1.0, 3.0], [0.0, 0.0]])
+    pair = torch.zeros(1, 4, 2, 2, 2)
+    pair[..., 1] = torch.stack([d0, d1], dim=1)[None]
+    batch = {
+        "reward": torch.zeros(1, 3),
+        "allocation": torch.tensor([[[0, 1], [0, 0], [0, 0]]]),
+        "obs": {
+            "pair": pair,
+            "agent_unit": torch.tensor([0, 1]).expand(1, 4, 2),
+            "agent_mask": torch.tensor([[[1.0, 1.0], [1.0, 1.0], [1.0, 0.0], [1.0, 0.0]]]),
+        },
+    }
+    config = SimpleNamespace(gamma=0.5, approach_pair_feature=1)
+    expected = torch.tensor([[2.0 + 2.5, 1.0, 2.0]])
+    torch.testing.assert_close(approach_shaping(batch, config), expected)
+
+
+def test_approach_shaping_enters_l2_scaled_and_leaves_l1(toy_pair_batch):
+    module, config = make_module(pair=True)
+    assert config.approach_reward_weight == 0
+    # c = 2 in the env's reward units, scaled with the rewards (reward_scale 0.25): 0.5 F_t.
+    config = config.copy(copy_frozen=False).training(reward_scale=0.25)
+    shaped_config = config.copy(copy_frozen=False).training(
+        approach_reward_weight=2.0, approach_pair_feature=0
+    )
+    fwd_out = module.forward_train(toy_pair_batch)
+    valid = fwd_out[VALID]
+    extra = action_targets(fwd_out, toy_pair_batch, shaped_config) - action_targets(
+        fwd_out, toy_pair_batch, config
+    )
+    shaping = approach_shaping(toy_pair_batch, shaped_config)
+    torch.testing.assert_close(extra[valid], 0.5 * shaping[valid])
+    assert shaping[valid].abs().sum() > 0
+    torch.testing.assert_close(
+        allocation_targets(fwd_out, toy_pair_batch, shaped_config),
+        allocation_targets(fwd_out, toy_pair_batch, config),
     )

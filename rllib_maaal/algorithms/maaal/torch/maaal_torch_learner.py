@@ -85,6 +85,13 @@ Tensors = dict[str, torch.Tensor]
 class MAAALTorchLearner(EpisodicTorchLearner):
     """Computes L1 + L2; the target networks follow (see EpisodicTorchLearner)."""
 
+    def build(self) -> None:
+        super().build()
+        if self.config.approach_reward_weight > 0:  # (the CLI checks this before Ray starts)
+            self.module.foreach_module(
+                lambda mid, mod: self.config.validate_spaces(mod.observation_space)
+            )
+
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: Tensors
     ) -> torch.Tensor:
@@ -195,15 +202,35 @@ def action_targets(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torc
 
 
 def action_rewards(fwd_out: Tensors, batch: dict[str, Any], config: Any) -> torch.Tensor:
-    """L2's reward (B, T): r_t, shaped to r_t + w Σ_m staffed_mt R^m_t with
-    ``config.subtask_reward_weight`` = w > 0."""
+    """L2's reward (B, T): r_t, plus w Σ_m staffed_mt R^m_t with ``config.subtask_reward_weight``
+    = w > 0 and the approach term F_t with ``config.approach_reward_weight`` = c > 0."""
+    reward = batch["reward"]
     weight = config.subtask_reward_weight
-    if weight == 0:
-        return batch["reward"]
-    subtask_reward = batch["subtask_reward"]  # (B, T, M)
-    allocated = nn.functional.one_hot(batch["allocation"].long(), subtask_reward.shape[-1])
-    staffed = (allocated.bool() & fwd_out[UNIT_PRESENT].unsqueeze(-1)).any(-2)  # (B, T, M)
-    return batch["reward"] + weight * (subtask_reward * staffed).sum(-1)
+    if weight > 0:
+        subtask_reward = batch["subtask_reward"]  # (B, T, M)
+        allocated = nn.functional.one_hot(batch["allocation"].long(), subtask_reward.shape[-1])
+        staffed = (allocated.bool() & fwd_out[UNIT_PRESENT].unsqueeze(-1)).any(-2)  # (B, T, M)
+        reward = reward + weight * (subtask_reward * staffed).sum(-1)
+    if config.approach_reward_weight > 0:  # scaled like the replayed rewards: c in env units
+        scale = config.approach_reward_weight * config.reward_scale
+        reward = reward + scale * approach_shaping(batch, config)
+    return reward
+
+
+def approach_shaping(batch: dict[str, Any], config: Any) -> torch.Tensor:
+    """F_t (B, T) = Σ_i [d_i,t(m_i,t) − γ d_i,t+1(m_i,t)] over the agents present at t and t + 1:
+    each agent's progress towards the subtask it was allocated at t, d the ``pair`` column
+    ``config.approach_pair_feature`` (a distance). Potential-based shaping (Ng et al., 1999)
+    with Φ = −d, so the optimal actions under a fixed allocation do not change."""
+    obs = batch["obs"]
+    horizon = batch["reward"].shape[1]
+    distance = obs["pair"][..., config.approach_pair_feature]  # (B, T + 1, N, M)
+    unit = obs["agent_unit"][:, :horizon].long()
+    subtask = batch["allocation"].long().gather(-1, unit).unsqueeze(-1)  # (B, T, N, 1)
+    now = distance[:, :horizon].gather(-1, subtask).squeeze(-1)
+    after = distance[:, 1:].gather(-1, subtask).squeeze(-1)
+    present = (obs["agent_mask"][:, :horizon] > 0) & (obs["agent_mask"][:, 1:] > 0)
+    return torch.where(present, now - config.gamma * after, torch.zeros_like(now)).sum(-1)
 
 
 def lambda_returns(
