@@ -41,6 +41,13 @@ r̃_t takes r_t's place in y2 (and in its λ-return below); L1 keeps r_t. A subt
 once however many units staff it (no pull to herd onto it), and the rewards of unstaffed
 subtasks stay in r_t only.
 
+With ``approach_reward_weight`` = c > 0 (potential-based shaping, beyond the paper), L2's reward
+also gains each present agent's progress towards the subtask allocated to it at t, d_i,t(m) the
+``pair`` column ``approach_pair_feature`` (a distance)::
+
+    F_t = Σ_i [d_i,t(m_i,t) − γ d_i,t+1(m_i,t)]     (agents present at t and t + 1)
+    r̃_t = r_t [+ w Σ_m staffed_mt R^m_t] + c F_t
+
 ``done`` is true only on termination: a time-limit truncation bootstraps from the final
 observation.
 
