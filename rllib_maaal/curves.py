@@ -129,8 +129,10 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
     ``seed`` run one method, named after the experiment (``maaal``); where its trials differ in
     other keys too (a grid over ``lr``), the method adds those keys and values
     (``grf[lr=0.0005]``), and one experiment name found under two result roots adds the root
-    (``runs-a/maaal``). A trial's label is its method, plus its seed when the method has several
-    trials (``maaal seed=1``), or its directory name when their seeds are the same.
+    (``runs-a/maaal``). A key that only some of the trials record (a setting added by a later
+    version of the code, e.g. seeds added to an experiment after an upgrade) is not counted as a
+    difference. A trial's label is its method, plus its seed when the method has several trials
+    (``maaal seed=1``), or its directory name when their seeds are the same.
     """
     params = [trial_params(d) for d in dirs]
     flat = [_flat_params({k: v for k, v in p.items() if k != SEED}) for p in params]
@@ -141,10 +143,10 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
     methods = [""] * len(dirs)
     for exp, members in by_experiment.items():
         base = f"{exp.parent.name}/{exp.name}" if exp.name in clashes else exp.name
-        keys = sorted({k for i in members for k in flat[i]})
-        varying = [k for k in keys if len({flat[i].get(k) for i in members}) > 1]
+        keys = sorted(set.intersection(*(set(flat[i]) for i in members)))
+        varying = [k for k in keys if len({flat[i][k] for i in members}) > 1]
         for i in members:
-            setting = ", ".join(f"{k}={flat[i].get(k, '-')}" for k in varying)
+            setting = ", ".join(f"{k}={flat[i][k]}" for k in varying)
             methods[i] = f"{base}[{setting}]" if setting else base
     seeds = [p.get(SEED) for p in params]
     seeds_of: dict[str, list[str]] = {}

@@ -109,6 +109,17 @@ def test_seed_grid_is_one_method_other_keys_split_it(tmp_path):
     assert [n.label for n in names][:2] == ["grid[lr=0.001] seed=0", "grid[lr=0.001] seed=1"]
 
 
+def test_a_key_only_newer_trials_record_does_not_split_the_method(tmp_path):
+    rows = [result(100, 1.0, city(-1, 0, 0))]
+    write_trial(tmp_path / "qmix" / "old", {"seed": 0, "lr": 0.1}, rows, {})
+    for seed, lr in ((1, 0.1), (2, 0.2)):
+        params = {"seed": seed, "lr": lr, "approach_reward_weight": 0.0}
+        write_trial(tmp_path / "qmix" / f"new{seed}", params, rows, {})
+    dirs = trial_dirs([tmp_path / "qmix"])
+    methods = {d.name: n.method for d, n in zip(dirs, trial_names(dirs), strict=True)}
+    assert methods == {"old": "qmix[lr=0.1]", "new1": "qmix[lr=0.1]", "new2": "qmix[lr=0.2]"}
+
+
 def test_one_experiment_name_under_two_roots_is_two_methods(tmp_path):
     rows = [result(100, 1.0, city(-1, 0, 0))]
     for root in ("a", "b"):
