@@ -140,7 +140,9 @@ def random_play_return() -> float:
 
     (spec,) = load_file(ROOT / "tuned_configs" / "city_quickstart.yaml").values()
     config = MAAALConfig().update_from_dict(spec["config"]).environment(spec["env"])
-    algo = config.training(allocation="random", action="random").build_algo()
+    # (no approach shaping: random play learns no actions)
+    random_play = {"allocation": "random", "action": "random", "approach_reward_weight": 0.0}
+    algo = config.training(**random_play).build_algo()
     try:
         episodes = evaluation_runner(algo).sample(num_episodes=32, explore=False)
     finally:
