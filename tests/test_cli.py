@@ -24,6 +24,7 @@ import yaml
 from resume_helpers import MAAAL_INTERN, assert_replay_restored
 
 from rllib_maaal import cli, evaluation, ray_runtime
+from rllib_maaal.checkpoints import checkpoint_iteration, newest_complete
 from rllib_maaal.experiment import ExperimentError, build_experiments, validate_search_space
 
 #: A PPO iteration of about a second on CartPole (one local env runner, 256 steps).
@@ -162,8 +163,10 @@ def test_train_file_on_a_ray_cluster_started_with_ray_start(ray_address, tmp_pat
     assert best and (Path(best.group(1)) / "rllib_checkpoint.json").is_file()
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session, tmp_path):
+def interrupt(sig: signal.Signals, ray_session: str, tmp: Path) -> tuple[list[str], Path, int]:
+    """``rllib train`` of a two-experiment file stopped by ``sig`` after its first checkpoint;
+    checks the stop and returns the command's arguments, the trial folder and the iteration
+    the run stopped at."""
     # Iterations of at least 2 s give time to interrupt after the first checkpoint, long
     # before the sixth iteration; MAAAL's checkpoints hold its replay.
     config = {**MAAAL_INTERN["config"], "min_time_s_per_iteration": 2}
@@ -171,8 +174,8 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
     # Regular checkpoints every second iteration: the one at the stop comes from the signal.
     spec["checkpoint_config"] = {"checkpoint_frequency": 2}
     # One signal stops the whole file: "later" must not start.
-    experiments = write_experiments(tmp_path / "resume.yaml", resume=spec, later=ppo(1))
-    args = ["train", "--file", str(experiments), "--storage-path", str(tmp_path)]
+    experiments = write_experiments(tmp / "resume.yaml", resume=spec, later=ppo(1))
+    args = ["train", "--file", str(experiments), "--storage-path", str(tmp)]
     first = subprocess.Popen(
         [sys.executable, "-m", "rllib_maaal", *args, "--address", ray_session],
         stdout=subprocess.PIPE,
@@ -180,19 +183,29 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(sig, status, ray_session,
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("resume/*/checkpoint_000000/.rllib_complete")):  # iteration 2
+    while not list(tmp.glob("resume/*/checkpoint_000000/.rllib_complete")):  # iteration 2
         assert first.poll() is None and time.monotonic() < deadline, "no first checkpoint"
         time.sleep(0.2)
     first.send_signal(sig)  # Ctrl-C or a scheduler's SIGTERM: Tune saves the state and stops
     out, _ = first.communicate(timeout=120)
-    assert first.returncode == status, out
-    assert f"{signal.Signals(sig).name}: stopped. Resume with:" in out
+    assert first.returncode == 128 + sig, out
+    assert f"{sig.name}: stopped. Resume with:" in out
     assert re.search(r"^  rllib train --file \S+resume.yaml .*--resume$", out, re.MULTILINE), out
     stopped_at = int(re.search(r": iter (\d+), ", out).group(1))
     assert stopped_at < 6
-    (trial,) = [p for p in (tmp_path / "resume").iterdir() if p.is_dir()]
-    assert not list(tmp_path.glob("later/PPO_*"))  # (its folder holds the run's lock)
+    (trial,) = [p for p in (tmp / "resume").iterdir() if p.is_dir()]
+    newest = newest_complete(trial)
+    assert newest is not None and checkpoint_iteration(newest.path) == stopped_at
+    assert not list(tmp.glob("later/PPO_*"))  # (its folder holds the run's lock)
+    return args, trial, stopped_at
 
+
+def test_sigterm_stops_the_run_and_saves_it(ray_session, tmp_path):
+    interrupt(signal.SIGTERM, ray_session, tmp_path)  # a scheduler's stop: exit status 143
+
+
+def test_ctrl_c_stops_the_run_and_resume_finishes_it(ray_session, tmp_path):
+    args, trial, stopped_at = interrupt(signal.SIGINT, ray_session, tmp_path)  # status 130
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main([*args, "--resume"]) == 0, out.getvalue()
