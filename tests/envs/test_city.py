@@ -98,6 +98,7 @@ def test_completion_reward_and_final_bonus_end_the_episode():
     assert core.complete[0, 0] and terminated[0] and not truncated[0]
     np.testing.assert_allclose(reward[0], core.scale * (10 * 0.05 + 1 + 20))
     assert infos["success"][0] and infos["fraction_completed"][0] == 1.0
+    assert infos["fraction_burned"][0] == 0.0
 
 
 # --- burning ------------------------------------------------------------------------------------
@@ -118,8 +119,9 @@ def test_freezing_stops_the_burn_for_one_step():
 
 def test_burning_down_is_penalised_and_clears_the_fire():
     core = city([(0, 0, F)], [(*SITE, 0.01, 1.0), FAR])
-    reward, terminated, *_ = step(core, [STAY])
+    reward, terminated, _, infos = step(core, [STAY])
     assert core.burned[0, 0] and core.fire[0, 0] == 0 and not terminated[0]
+    assert infos["fraction_burned"][0] == 0.5  # one of the two buildings
     assert core.scale == pytest.approx(20 / (0.5 * 10 * 8 + 8 + 20))  # B_max = 8 in 7a_7b
     np.testing.assert_allclose(reward[0], core.scale * (10 * -0.01 - 20))
 
@@ -471,7 +473,9 @@ def test_pettingzoo_heuristic_team_completes_buildings():
     while par.agents:
         _, rewards, _, _, infos = par.step(par.heuristic_actions())
         total += rewards["agent_0"]
-    assert infos["agent_0"]["fraction_completed"] >= 0.25 and total > -30
+    final = infos["agent_0"]
+    assert final["fraction_completed"] >= 0.25 and total > -30
+    assert 0.0 <= final["fraction_burned"] <= 1.0 - final["fraction_completed"]
 
 
 def test_pettingzoo_invalid_action_modes():

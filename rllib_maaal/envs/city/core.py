@@ -413,12 +413,19 @@ class CityCore:
         )
         self._refresh(which)
         done = terminated | truncated
+        # Where the unfinished buildings went: burned down (lost for good, ends success) or
+        # still standing when the 150 steps ran out.
+        burned = (self.burned & self.building_mask).sum(1) / np.maximum(
+            self.building_mask.sum(1), 1
+        )
         infos = {
             "subtask_reward": subtask_reward,
             "success": success,
             "_success": done,
             "fraction_completed": fraction,
             "_fraction_completed": done,
+            "fraction_burned": burned,
+            "_fraction_burned": done,
         }
         return reward, terminated, truncated, infos
 

@@ -91,6 +91,7 @@ class CityParallelEnv(ParallelEnv):
         for agent in agents:
             agent_infos[agent]["success"] = bool(infos["success"][0])
             agent_infos[agent]["fraction_completed"] = float(infos["fraction_completed"][0])
+            agent_infos[agent]["fraction_burned"] = float(infos["fraction_burned"][0])
         rewards = dict.fromkeys(agents, float(reward[0]))
         terms = dict.fromkeys(agents, bool(terminated[0]))
         truncs = dict.fromkeys(agents, bool(truncated[0]))
