@@ -413,7 +413,7 @@ class CityCore:
         )
         self._refresh(which)
         done = terminated | truncated
-        # Where the unfinished buildings went: burned down (lost for good, ends success) or
+        # Where the unfinished buildings went: burned down (lost for good: no success) or
         # still standing when the 150 steps ran out.
         burned = (self.burned & self.building_mask).sum(1) / np.maximum(
             self.building_mask.sum(1), 1
