@@ -25,7 +25,13 @@ from ray.rllib.algorithms.algorithm import Algorithm
 
 import rllib_maaal  # noqa: F401  (registers the tasks and algorithms)
 from rllib_maaal.checkpoints import evaluation_checkpoint
-from rllib_maaal.envs.city.kernels import BUILDING_FEATURES, F_BUILDING, N_FEATURES, SLOW_TYPE
+from rllib_maaal.envs.city.kernels import (
+    BUILDING_FEATURES,
+    F_BUILDING,
+    FAST_TYPE,
+    N_FEATURES,
+    SLOW_TYPE,
+)
 from rllib_maaal.evaluation import episode_stats, evaluation_runner
 
 HEALTH, COMPLETE, BURNED, FIRE = (
@@ -48,11 +54,13 @@ def greedy_scores(
     done = runner.sample(num_episodes=episodes, explore=False)[:episodes]
     scores = {name: float(np.mean(values)) for name, values in episode_stats(done).items()}
     codec = runner.observation_codec
+    observed = [decoded(codec, e) for e in done] if distance_column is not None or standing else []
     if distance_column is not None:
-        distances = [allocated_distance(codec, e, distance_column) for e in done]
+        pairs = zip(observed, done, strict=True)
+        distances = [allocated_distance(o, e, distance_column) for o, e in pairs]
         scores["distance_to_subtask"] = float(np.concatenate(distances).mean())
     if standing:
-        scores.update(standing_buildings([buildings(codec, e) for e in done]))
+        scores.update(standing_buildings([buildings(o, codec.n_agents) for o in observed]))
     return scores
 
 
@@ -65,12 +73,11 @@ def decoded(codec: Any, episode: Any) -> dict[str, np.ndarray]:
     return {key: value[0] for key, value in codec.decode(steps, constant, valid).items()}
 
 
-def buildings(codec: Any, episode: Any) -> np.ndarray:
-    """The city's building entity features (T + 1, K, N_FEATURES) over ``episode``'s steps,
-    padded buildings included (their type one-hot is zero)."""
-    obs = decoded(codec, episode)
+def buildings(obs: dict[str, np.ndarray], n_agents: int) -> np.ndarray:
+    """The city's building entity features (T + 1, K, N_FEATURES) in an episode's
+    :func:`decoded` observations, padded buildings included (their type one-hot is zero)."""
     entities = obs["state"][:, :-1] if "state" in obs else obs["entities"]
-    return entities.reshape(len(episode) + 1, -1, N_FEATURES)[:, codec.n_agents :]
+    return entities.reshape(len(entities), -1, N_FEATURES)[:, n_agents:]
 
 
 def standing_buildings(episodes: list[np.ndarray]) -> dict[str, float]:
@@ -80,7 +87,7 @@ def standing_buildings(episodes: list[np.ndarray]) -> dict[str, float]:
     of the episode's steps they were on fire."""
     rows = []
     for b in episodes:
-        real = b[0, :, : SLOW_TYPE + 1].sum(-1) > 0
+        real = b[0, :, FAST_TYPE] + b[0, :, SLOW_TYPE] > 0
         standing = real & (b[-1, :, COMPLETE] == 0) & (b[-1, :, BURNED] == 0)
         s = b[:, standing]
         rows.append(
@@ -103,10 +110,10 @@ def standing_buildings(episodes: list[np.ndarray]) -> dict[str, float]:
     return scores
 
 
-def allocated_distance(codec: Any, episode: Any, column: int) -> np.ndarray:
+def allocated_distance(observed: dict[str, np.ndarray], episode: Any, column: int) -> np.ndarray:
     """Each present agent's ``pair[..., column]`` towards its allocated subtask, at every step
-    of ``episode`` (an EpisodeChunk), flattened."""
-    obs = {key: value[: len(episode)] for key, value in decoded(codec, episode).items()}
+    of ``episode`` (an EpisodeChunk; ``observed`` its :func:`decoded` observations), flattened."""
+    obs = {key: value[: len(episode)] for key, value in observed.items()}
     subtask = np.take_along_axis(episode.allocation, obs["agent_unit"], axis=1)  # (T, N)
     distance = np.take_along_axis(obs["pair"][..., column], subtask[..., None], axis=2)[..., 0]
     return distance[obs["agent_mask"] > 0]

@@ -408,16 +408,11 @@ class CityCore:
         act, allocation = self._validated(action, which)
         # collision priorities for every stepped city, drawn whether or not agents collide
         priority = self.rng.random((np.count_nonzero(which), self.n_agents))
-        reward, terminated, truncated, subtask_reward, success, fraction = kernels.step(
+        reward, terminated, truncated, subtask_reward, success, fraction, burned = kernels.step(
             self.arrays, which, act, allocation, priority
         )
         self._refresh(which)
         done = terminated | truncated
-        # Where the unfinished buildings went: burned down (lost for good: no success) or
-        # still standing when the 150 steps ran out.
-        burned = (self.burned & self.building_mask).sum(1) / np.maximum(
-            self.building_mask.sum(1), 1
-        )
         infos = {
             "subtask_reward": subtask_reward,
             "success": success,

@@ -242,14 +242,14 @@ def first_invalid(
 @numba.njit(cache=True)
 def step(
     s: CityState, which: np.ndarray, act: np.ndarray, allocation: np.ndarray, priority: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Advance the cities where ``which`` (``docs/tasks.md``, one step), in place.
 
     ``allocation`` (B, N) is adopted where a decision is due. ``priority`` (cities stepped,
     agents) settles collisions: of the agents moving onto one
     cell, the highest priority gets there. Returns reward, terminated, truncated (B,), the
     per-subtask rewards (B, 2K: firefight then repair) and, for every city, success and the
-    fraction of buildings completed.
+    fractions of buildings completed and burned down.
     """
     agent_mask, agent_type, agent_cell = s.agent_mask, s.agent_type, s.agent_cell
     last_action = s.last_action
@@ -264,6 +264,7 @@ def step(
     subtask_reward = np.zeros((n_cities, 2 * K))
     success = np.zeros(n_cities, np.bool_)
     fraction_completed = np.zeros(n_cities)
+    fraction_burned = np.zeros(n_cities)
     # per building, what the agents touching it do this step
     extinguish_power, build_power = np.empty(K), np.empty(K)
     fought, builder_fights, generalist_fights = np.empty((3, K), np.bool_)
@@ -366,13 +367,24 @@ def step(
         reward[b] = scale * (total + (COMPLETION_BONUS if finished and solved else 0.0))
 
     for b in range(n_cities):
-        n_real, n_complete = 0, 0
+        n_real, n_complete, n_burned = 0, 0, 0
         for k in range(K):
             n_real += building_mask[b, k]
             n_complete += complete[b, k]
+            n_burned += burned[b, k] and building_mask[b, k]
         success[b] = terminated[b] and n_complete == n_real
         fraction_completed[b] = n_complete / max(n_real, 1)
-    return reward, terminated, truncated, subtask_reward, success, fraction_completed
+        # where the rest went: burned down (lost for good: no success), else still standing
+        fraction_burned[b] = n_burned / max(n_real, 1)
+    return (
+        reward,
+        terminated,
+        truncated,
+        subtask_reward,
+        success,
+        fraction_completed,
+        fraction_burned,
+    )
 
 
 @numba.njit(cache=True)
