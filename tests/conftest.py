@@ -15,6 +15,30 @@ from ray_nodes import free_port, ray_node
 # thread count) and avoids two threads fighting Ray's processes for two cores (3-5x slower).
 torch.set_num_threads(1)
 
+#: Test modules whose ``start_early(items)`` ran: each one's ``stop_early()`` runs at the end.
+_STARTED_EARLY: list = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Calls ``start_early(items)`` of every test module that defines it with its selected
+    tests, once collection is done: a module can start a long subprocess its tests wait for
+    (the README's quick start trains for minutes on one core) so that it runs beside the rest
+    of the suite instead of after it."""
+    if session.config.option.collectonly:
+        return
+    modules = {item.module: None for item in session.items if isinstance(item, pytest.Function)}
+    for module in modules:
+        if hasattr(module, "start_early"):
+            module.start_early(
+                [item for item in session.items if getattr(item, "module", None) is module]
+            )
+            _STARTED_EARLY.append(module)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for module in _STARTED_EARLY:
+        module.stop_early()
+
 
 @pytest.fixture(scope="session")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -1,5 +1,5 @@
-"""The README's commands, run as a user types them, in a fresh home directory: the quick start's
-in README order and, beside them, the others in README order.
+"""The README's commands, run as a user types them, each group in a fresh home directory: the
+quick start's in README order and, beside them, the others in README order.
 
 Every ``bash`` block line is run unless it is one of these, each covered elsewhere:
 
@@ -12,6 +12,11 @@ Every ``bash`` block line is run unless it is one of these, each covered elsewhe
 
 The main job is then held to what the README promises: greedy play after its 50k env steps
 beats uniformly random play, both scored the same way (``rllib evaluate``, 32 episodes).
+
+The quick start trains for minutes on one core, so it starts in the background as soon as the
+session knows it will run these tests (``start_early``, called by conftest.py once collection
+is done): it trains beside the rest of the suite, on the core that the suite's mostly
+single-process tests leave idle, instead of after it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -52,44 +59,122 @@ def readme_commands() -> list[str]:
     return commands
 
 
-@pytest.fixture(scope="module")
-def user(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A user's home and working directory (the repo's tuned configs reachable from it)."""
-    home = tmp_path_factory.mktemp("home")
-    work = tmp_path_factory.mktemp("work")
-    (work / "tuned_configs").symlink_to(ROOT / "tuned_configs")
-    return {"home": home, "work": work}
-
-
-def run_in_order(commands: list[str], **kwargs: Any) -> list[subprocess.CompletedProcess]:
-    return [subprocess.run(["bash", "-c", command], **kwargs) for command in commands]
-
-
-@pytest.fixture(scope="module")
-def ran(user: dict[str, Path]) -> list[tuple[str, subprocess.CompletedProcess]]:
-    """Every README command, run with ``bash`` (globs and ``~`` expand as for users): the quick
-    start's (its training, then its plot and report) in order, and beside them the others in
-    order. The quick start trains for minutes on one core while the others mostly wait on Ray
-    starting, and none of them reads what the other group writes."""
+def user_environment(home: Path) -> dict[str, str]:
+    """A user's shell environment: their home, our venv's commands first, no Ray address."""
     env = {
         **os.environ,
-        "HOME": str(user["home"]),
+        "HOME": str(home),
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     env.pop("RAY_ADDRESS", None)
-    commands = [
-        command.replace("/tmp/ray_results", str(user["work"] / "ray_results"))
-        for command in readme_commands()
-    ]
-    quick_start = [command for command in commands if "quickstart" in command]
-    others = [command for command in commands if command not in quick_start]
-    options = {"cwd": user["work"], "env": env, "capture_output": True, "text": True}
-    with ThreadPoolExecutor(2) as pool:
-        groups = [
-            (g, pool.submit(run_in_order, g, timeout=600, **options)) for g in (quick_start, others)
-        ]
-        done = {c: run for g, runs in groups for c, run in zip(g, runs.result(), strict=True)}
-    return [(command, done[command]) for command in commands]
+    return env
+
+
+class CommandsInOrder:
+    """README commands run one after another with ``bash`` in a thread, as a user in a fresh
+    home and working directory (the repo's tuned configs reachable from it) types them.
+
+    Each command gets ``TIMEOUT_S`` (the quick start takes about 4 minutes on a quiet 2-core
+    machine, longer beside the suite's tests). ``stop()`` kills the running command's process
+    group (a command's Ray processes with it) and removes the directories.
+    """
+
+    TIMEOUT_S = 900
+
+    def __init__(self, commands: list[str]) -> None:
+        root = Path(tempfile.mkdtemp(prefix="readme-user-"))
+        self.home, self.work = root / "home", root / "work"
+        self.home.mkdir()
+        self.work.mkdir()
+        (self.work / "tuned_configs").symlink_to(ROOT / "tuned_configs")
+        self.commands = commands
+        self.runs: list[subprocess.CompletedProcess] = []
+        self._running: subprocess.Popen | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run_all, daemon=True)
+
+    def start(self) -> CommandsInOrder:
+        if self._thread.ident is None:
+            self._thread.start()
+        return self
+
+    def wait(self) -> list[tuple[str, subprocess.CompletedProcess]]:
+        """The commands and their runs, once the last one has finished."""
+        self.start()._thread.join()
+        return list(zip(self.commands, self.runs, strict=True))
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._running is not None and self._running.poll() is None:
+                os.killpg(self._running.pid, signal.SIGKILL)
+        self._thread.join(timeout=30)
+        shutil.rmtree(self.home.parent, ignore_errors=True)
+
+    def _run_all(self) -> None:
+        for command in self.commands:
+            with self._lock:
+                if self._stopped:
+                    return
+                self._running = subprocess.Popen(
+                    ["bash", "-c", command.replace("/tmp/ray_results", f"{self.work}/ray_results")],
+                    cwd=self.work,
+                    env=user_environment(self.home),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                )
+            try:
+                out, err = self._running.communicate(timeout=self.TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._running.pid, signal.SIGKILL)
+                out, err = self._running.communicate()
+                err += f"\n(killed after {self.TIMEOUT_S} s)"
+            self.runs.append(
+                subprocess.CompletedProcess(command, self._running.returncode, out, err)
+            )
+
+
+#: The README's commands in two groups, each in a home of its own: the quick start's (its
+#: training, then its plot and report) and the others. Neither reads what the other writes.
+_GROUPS: dict[bool, CommandsInOrder] = {}
+
+
+def _group(quick_start: bool) -> CommandsInOrder:
+    if quick_start not in _GROUPS:
+        commands = [c for c in readme_commands() if ("quickstart" in c) == quick_start]
+        _GROUPS[quick_start] = CommandsInOrder(commands)
+    return _GROUPS[quick_start]
+
+
+def start_early(items: list[pytest.Item]) -> None:
+    """Starts the quick start in the background when a selected test reads its runs."""
+    if any("ran" in getattr(item, "fixturenames", ()) for item in items):
+        _group(quick_start=True).start()
+
+
+def stop_early() -> None:
+    """Kills what is still running at the end of the session (e.g. after ``-x`` or Ctrl-C)."""
+    for group in _GROUPS.values():
+        group.stop()
+
+
+@pytest.fixture(scope="module")
+def ran() -> list[tuple[str, subprocess.CompletedProcess]]:
+    """Every README command and its run: the others in order here, while the quick start
+    (started early, or now) finishes; none of them reads what the other group writes."""
+    quick_start = _group(quick_start=True).start()
+    done = dict(_group(quick_start=False).wait() + quick_start.wait())
+    return [(command, done[command]) for command in readme_commands()]
+
+
+@pytest.fixture(scope="module")
+def user(ran) -> dict[str, Path]:
+    """The quick start's home and working directory, once its commands have run."""
+    quick_start = _group(quick_start=True)
+    return {"home": quick_start.home, "work": quick_start.work}
 
 
 def test_the_readme_has_the_commands_we_expect():
