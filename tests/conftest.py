@@ -26,12 +26,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     of the suite instead of after it."""
     if session.config.option.collectonly:
         return
-    modules = {item.module: None for item in session.items if isinstance(item, pytest.Function)}
-    for module in modules:
+    selected: dict = {}
+    for item in session.items:
+        if isinstance(item, pytest.Function):
+            selected.setdefault(item.module, []).append(item)
+    for module, items in selected.items():
         if hasattr(module, "start_early"):
-            module.start_early(
-                [item for item in session.items if getattr(item, "module", None) is module]
-            )
+            module.start_early(items)
             _STARTED_EARLY.append(module)
 
 

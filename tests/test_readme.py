@@ -88,6 +88,8 @@ class CommandsInOrder:
         self.work.mkdir()
         (self.work / "tuned_configs").symlink_to(ROOT / "tuned_configs")
         self.commands = commands
+        # Taken now: tests running meanwhile may change this process's environment.
+        self.env = user_environment(self.home)
         self.runs: list[subprocess.CompletedProcess] = []
         self._running: subprocess.Popen | None = None
         self._stopped = False
@@ -120,7 +122,7 @@ class CommandsInOrder:
                 self._running = subprocess.Popen(
                     ["bash", "-c", command.replace("/tmp/ray_results", f"{self.work}/ray_results")],
                     cwd=self.work,
-                    env=user_environment(self.home),
+                    env=self.env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
