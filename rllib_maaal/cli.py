@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="plot learning curves of finished or running experiments",
         description="Plot metrics of every trial found under RESULTS (Tune experiment or trial "
-        "directories) against env steps, and print each trial's last and best value.",
+        "directories, raw-curves CSVs of rllib report --csv) against env steps, and print each "
+        "trial's last and best value.",
     )
     _add_results(
         plot,
@@ -173,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Markdown table of results over seeds, one row per method",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="""\
-Read every trial's result.json under RESULTS and print a Markdown table: one row per method
+Read every trial's result.json under RESULTS (or the trials of a CSV written by --csv,
+such as docs/results/*.csv) and print a Markdown table: one row per method
 with its variant, seeds, return, fraction completed and success rate (mean over seeds +- the
 half-width of the 95% confidence interval, Student t), env steps and wall time.
 
@@ -182,7 +184,8 @@ Methods: the trials of one experiment directory whose configs (params.json) diff
 `seed: {grid_search: [0, 1, 2]}`). Trials that differ in other keys too are separate
 methods named with those keys (`grf[lr=0.0005]`). The variant column is the paper's name
 of the config's allocation/action modes (MAAAL, QMIX, R-AL, R-AC, S-AC, Fixed-BT, random),
-else the algorithm.
+else the algorithm. A CSV's method and an experiment of the same name are one method: kept
+results and new seeds are tabled together.
 
 Values: each trial's last greedy evaluation (evaluation/env_runners/<metric>, logged with
 evaluation_interval); a method that never evaluated uses the exploring episodes
@@ -211,7 +214,12 @@ class _SetMaxFailures(argparse.Action):
 
 def _add_results(parser: argparse.ArgumentParser, metric_help: str) -> None:
     """What ``rllib plot`` and ``rllib report`` read: trial folders, and which metrics."""
-    parser.add_argument("results", nargs="+", help="experiment or trial directories")
+    parser.add_argument(
+        "results",
+        nargs="+",
+        help="experiment or trial directories, or CSV files of rllib report --csv (their "
+        "methods join the experiments of the same name)",
+    )
     parser.add_argument("--metric", "-m", action="append", help=metric_help)
 
 
@@ -465,7 +473,7 @@ def plot_command(args: argparse.Namespace) -> int:
     from rllib_maaal import curves
 
     found, metrics = curves.load_curves(
-        curves.trial_dirs(args.results), args.metric, args.x, smooth=args.smooth
+        curves.load_runs(args.results), args.metric, args.x, smooth=args.smooth
     )
     print("\n".join(curves.summary(found, metrics)))
     budget = curves.stop_budget(args.results, args.x)
@@ -478,10 +486,9 @@ def report_command(args: argparse.Namespace) -> int:
     """``rllib report``: the results table to stdout, and to the files asked for."""
     import json
 
-    from rllib_maaal import curves
     from rllib_maaal import report as tables  # not cli.report, the summary of `rllib train`
 
-    trials = tables.load_trials(curves.trial_dirs(args.results))
+    trials = tables.load_trials(args.results)
     columns = tables.columns(trials, args.metric)
     table = tables.markdown(trials, columns)
     print(table, end="")

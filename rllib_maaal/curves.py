@@ -6,12 +6,17 @@ prints each trial's last and best value. A method is the trials of one experimen
 differ only in ``seed`` (:func:`trial_names`): one trial is drawn as it is, several as their mean
 with a shaded band (a 95 % confidence interval of the mean, or min to max). Metrics are nested
 result keys joined by ``/``. (Tune's ``progress.csv`` keeps only the columns of the first result,
-so it lacks the evaluation metrics that appear later.)
+so it lacks the evaluation metrics that appear later.) A CSV of raw curves written by
+``rllib report --csv`` (:func:`read_curves_csv`) is read like the trials it was written from, so
+that results kept in a repository (``docs/results/*.csv``) can be drawn and tabled beside new
+runs: a method of the CSV and an experiment of the same name are one method, over all their
+seeds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import difflib
 import json
 from collections import Counter
@@ -30,6 +35,8 @@ SEED = "seed"
 #: How the trials of a method are drawn: mean ± 95 % CI, mean and min to max, one line each.
 BANDS = {"ci": "95 % CI", "minmax": "min to max", "none": None}
 DEFAULT_X = "num_env_steps_sampled_lifetime"
+#: The columns of a raw-curves CSV that say whose curve a row is; every other column is a number.
+CSV_KEYS = ("method", "variant", "seed", "trial_id")
 #: The metrics drawn by default and ranked for "best" (``rllib train``'s summary too), in order
 #: of preference: the greedy evaluation return where a trial logs it, else the exploring one.
 DEFAULT_METRICS = (
@@ -58,13 +65,26 @@ class TrialName:
     label: str
 
 
+@dataclass
+class Run:
+    """One trial's results: read from its Tune directory (``path``; its ``config``), or from the
+    rows of a raw-curves CSV (``path`` the file; the ``variant`` the CSV recorded)."""
+
+    path: Path
+    trial_id: str
+    name: TrialName
+    rows: list[dict[str, float]]
+    config: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+
+
 def trial_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Every directory holding a ``result.json`` under (or at) ``paths``, in order."""
     found: list[Path] = []
     for path in paths:
         root = Path(path).expanduser()
         if not root.exists():
-            raise ExperimentError(f"no such results directory: {root}")
+            raise ExperimentError(f"no such results directory or CSV file: {root}")
         hits = [root] if (root / RESULTS).is_file() else []
         hits += sorted(p.parent for p in root.rglob(RESULTS) if p.parent != root)
         if not hits:
@@ -135,6 +155,12 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
     (``maaal seed=1``), or its directory name when their seeds are the same.
     """
     params = [trial_params(d) for d in dirs]
+    seeds = [p.get(SEED) for p in params]
+    return labelled(_methods(dirs, params), seeds, [d.name for d in dirs])
+
+
+def _methods(dirs: Sequence[Path], params: Sequence[dict[str, Any]]) -> list[str]:
+    """The method of each trial in ``dirs`` (see :func:`trial_names`)."""
     flat = [_flat_params({k: v for k, v in p.items() if k != SEED}) for p in params]
     by_experiment: dict[Path, list[int]] = {}
     for i, d in enumerate(dirs):
@@ -148,21 +174,97 @@ def trial_names(dirs: Sequence[Path]) -> list[TrialName]:
         for i in members:
             setting = ", ".join(f"{k}={flat[i][k]}" for k in varying)
             methods[i] = f"{base}[{setting}]" if setting else base
-    seeds = [p.get(SEED) for p in params]
+    return methods
+
+
+def labelled(methods: Sequence[str], seeds: Sequence[Any], names: Sequence[str]) -> list[TrialName]:
+    """Each trial's :class:`TrialName`: its method, plus its seed when the method has several
+    trials, or its own ``name`` (directory, trial id) when their seeds are the same."""
     seeds_of: dict[str, list[str]] = {}
     for method, seed in zip(methods, seeds, strict=True):
         seeds_of.setdefault(method, []).append(json.dumps(seed))
     out = []
-    for d, method, seed in zip(dirs, methods, seeds, strict=True):
+    for method, seed, name in zip(methods, seeds, names, strict=True):
         group = seeds_of[method]
         if len(group) == 1:
             label = method
         elif len(set(group)) == len(group):
             label = f"{method} seed={seed}"
         else:
-            label = f"{method}/{d.name}"
+            label = f"{method}/{name}"
         out.append(TrialName(method, seed, label))
     return out
+
+
+def read_curves_csv(path: Path) -> list[Run]:
+    """The trials of a raw-curves CSV (``rllib report --csv``), one per ``trial_id``, each with
+    its rows' numbers; unnamed until :func:`load_runs` labels them beside the other trials. An
+    older CSV without the ``variant`` column leaves it unknown."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        if not {"method", "seed", "trial_id"} <= set(columns):
+            raise ExperimentError(
+                f"{path}: not a CSV of raw curves (rllib report --csv): it needs the columns "
+                f"method, seed and trial_id; it has {', '.join(columns) or 'none'}"
+            )
+        runs: dict[tuple[str, str, str], Run] = {}
+        for line, row in enumerate(reader, start=2):
+            key = (row["method"], row["seed"], row["trial_id"])
+            if key not in runs:
+                seed = _csv_seed(row["seed"])
+                name = TrialName(row["method"], seed, row["method"])
+                variant = row.get("variant") or ""
+                runs[key] = Run(path, row["trial_id"], name, [], variant=variant)
+            try:
+                values = {k: float(v) for k, v in row.items() if k not in CSV_KEYS and v}
+            except (TypeError, ValueError):
+                raise ExperimentError(
+                    f"{path}, line {line}: every column but {', '.join(CSV_KEYS)} must be a "
+                    "number or empty"
+                ) from None
+            runs[key].rows.append(values)
+    return list(runs.values())
+
+
+def _csv_seed(text: str) -> Any:
+    """A seed as the CSV wrote it: empty for none, else its JSON value (``0``), else the text."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """The trials under ``paths`` in order: Tune experiment or trial directories
+    (:func:`trial_dirs`, named by :func:`trial_names`) and raw-curves CSV files
+    (:func:`read_curves_csv`), labelled together, so that a CSV's method and an experiment of
+    the same name are one method over both's seeds."""
+    runs: list[Run] = []
+    for path in paths:
+        root = Path(path).expanduser()
+        if root.suffix == ".csv" and root.is_file():
+            runs += read_curves_csv(root)
+            continue
+        for d in trial_dirs([root]):
+            rows = read_results(d)
+            trial_id = str(rows[0].get("trial_id", d.name)) if rows else d.name
+            config = rows[0].get("config", {}) if rows else {}
+            flat = [flatten_result(row) for row in rows]
+            runs.append(Run(d, trial_id, TrialName("", None, ""), flat, config))
+    dirs = [i for i, r in enumerate(runs) if r.path.is_dir()]
+    for i, name in zip(dirs, trial_names([runs[i].path for i in dirs]), strict=True):
+        runs[i].name = name
+    names = labelled(
+        [r.name.method for r in runs],
+        [r.name.seed for r in runs],
+        [r.path.name if r.path.is_dir() else r.trial_id for r in runs],
+    )
+    for run, name in zip(runs, names, strict=True):
+        run.name = name
+    return runs
 
 
 def missing_metric(name: str, logged: Iterable[str]) -> ExperimentError:
@@ -209,25 +311,24 @@ def smoothed(ys: np.ndarray, window: int) -> np.ndarray:
 
 
 def load_curves(
-    dirs: Sequence[Path],
+    runs: Sequence[Run],
     metrics: Sequence[str] | None = None,
     x: str = DEFAULT_X,
     smooth: int = 1,
 ) -> tuple[list[Curve], list[str]]:
-    """One :class:`Curve` per trial directory, named by :func:`trial_names`, and the metrics
-    drawn (``metrics``, or :func:`default_metrics`). A metric no trial logged is an error
+    """One :class:`Curve` per trial of ``runs`` (:func:`load_runs`), and the metrics drawn
+    (``metrics``, or :func:`default_metrics`). A metric no trial logged is an error
     (:func:`missing_metric`)."""
     if smooth < 1:
         raise ExperimentError(f"--smooth must be an int >= 1; got {smooth}")
-    all_rows = [flat_results(d) for d in dirs]
-    metrics = list(metrics) if metrics else default_metrics(all_rows)
+    metrics = list(metrics) if metrics else default_metrics([r.rows for r in runs])
     curves, columns = [], set()
-    for trial, rows in zip(trial_names(dirs), all_rows, strict=True):
-        for row in rows:
+    for run in runs:
+        for row in run.rows:
             columns |= row.keys()
-        curve = Curve(trial.label, window=smooth, method=trial.method)
+        curve = Curve(run.name.label, window=smooth, method=run.name.method)
         for name in metrics:
-            pairs = np.array([(r[x], r[name]) for r in rows if x in r and name in r])
+            pairs = np.array([(r[x], r[name]) for r in run.rows if x in r and name in r])
             pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
             if len(pairs):
                 # RLlib repeats the last evaluation (and, without finished episodes, the last
@@ -268,6 +369,8 @@ def stop_budget(paths: Iterable[str | Path], x: str = DEFAULT_X) -> float | None
     budget = None
     for path in paths:
         root = Path(path).expanduser()
+        if not root.is_dir():  # a raw-curves CSV records no stop
+            continue
         states = sorted(root.glob("experiment_state-*.json")) + sorted(
             root.parent.glob("experiment_state-*.json")
         )

@@ -11,13 +11,17 @@ is marked. Env steps and wall time are each trial's last result, averaged over s
 
 The raw curves behind the table go to a small CSV or JSON file (:func:`curves_csv`,
 :func:`report_json`): only the metrics of the table, a row where a value changed (RLlib repeats
-the last evaluation in the results between evaluations), six significant digits.
+the last evaluation in the results between evaluations) and the last result, six significant
+digits. Such a CSV is read back as the trials it holds
+(:func:`rllib_maaal.curves.read_curves_csv`): ``rllib report docs/results/a.csv
+~/ray_results/maaal`` tables kept results and new seeds together.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,14 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rllib_maaal.curves import (
-    DEFAULT_X,
-    ci95,
-    flatten_result,
-    missing_metric,
-    read_results,
-    trial_names,
-)
+from rllib_maaal.curves import CSV_KEYS, DEFAULT_X, Run, ci95, load_runs, missing_metric
 from rllib_maaal.experiment import ExperimentError
 
 EVALUATION, EXPLORING = "evaluation/env_runners/", "env_runners/"
@@ -122,16 +119,16 @@ def variant(trial: Path, config: dict[str, Any]) -> str:
     return trial.name.split("_")[0]
 
 
-def load_trials(dirs: Sequence[Path]) -> list[Trial]:
-    """The results of every trial in ``dirs``, named by :func:`trial_names`."""
-    trials = []
-    for d, name in zip(dirs, trial_names(dirs), strict=True):
-        rows = read_results(d)
-        config = rows[0].get("config", {}) if rows else {}
-        flat = [flatten_result(row) for row in rows]
-        trial_id = str(rows[0].get("trial_id", d.name)) if rows else d.name
-        trials.append(Trial(d, trial_id, name.method, name.seed, variant(d, config), flat))
-    return trials
+def load_trials(paths: Sequence[str | Path]) -> list[Trial]:
+    """The results of every trial under ``paths`` (:func:`rllib_maaal.curves.load_runs`:
+    trial directories and raw-curves CSVs), with the variant a CSV recorded or the config
+    names."""
+    return [_trial(run) for run in load_runs(paths)]
+
+
+def _trial(run: Run) -> Trial:
+    name = variant(run.path, run.config) if run.variant is None else run.variant
+    return Trial(run.path, run.trial_id, run.name.method, run.name.seed, name, run.rows)
 
 
 def by_method(trials: Sequence[Trial]) -> dict[str, list[Trial]]:
@@ -178,8 +175,9 @@ def markdown(trials: Sequence[Trial], cols: Sequence[Column]) -> str:
     sources = ", ".join(
         f"{c.heading} = " + " or ".join(f"`{k}`" for k in c.sources if k in read) for c in cols
     )
+    where = "result.json" if all(t.path.is_dir() for t in trials) else "result.json or CSV"
     lines = [
-        f"Read from each trial's result.json: {sources} (`{EVALUATION}...`: the greedy "
+        f"Read from each trial's {where}: {sources} (`{EVALUATION}...`: the greedy "
         "evaluation); each trial's last value, as the mean over seeds ± the half-width of its "
         "95 % confidence interval (Student t; no interval for one seed). Env steps and wall "
         "time: each trial's last result, mean over seeds.",
@@ -237,12 +235,14 @@ def _curve_keys(trials: Sequence[Trial], cols: Sequence[Column]) -> list[str]:
 
 
 def _curve_rows(trial: Trial, keys: Sequence[str]) -> list[list[float | None]]:
-    """``[env steps, wall time, *keys]`` of every result where one of ``keys`` has a new value
-    (env steps exact, seconds to 0.1, metrics to six significant digits)."""
+    """``[env steps, wall time, *keys]`` of every result where one of ``keys`` has a new value,
+    and of the last result, whose env steps and wall time are the table's (env steps exact,
+    seconds to 0.1, metrics to six significant digits)."""
     rows, previous = [], None
-    for row in trial.rows:
+    for i, row in enumerate(trial.rows):
         values = [_number(row.get(k)) for k in keys]
-        if all(v is None for v in values) or values == previous:
+        last = i == len(trial.rows) - 1
+        if not last and (all(v is None for v in values) or values == previous):
             continue
         previous = values
         steps, seconds = row.get(DEFAULT_X), row.get(TIME)
@@ -258,15 +258,18 @@ def _number(value: float | None) -> float | None:
 
 
 def curves_csv(trials: Sequence[Trial], cols: Sequence[Column]) -> str:
-    """The raw curves as CSV: ``method, seed, trial id, env steps, wall time, *keys``."""
+    """The raw curves as CSV: ``method, variant, seed, trial id, env steps, wall time, *keys``
+    (:data:`rllib_maaal.curves.CSV_KEYS` first), which ``rllib report`` and ``rllib plot`` read
+    back."""
     keys = _curve_keys(trials, cols)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["method", "seed", "trial_id", DEFAULT_X, TIME, *keys])
+    writer.writerow([*CSV_KEYS, DEFAULT_X, TIME, *keys])
     for t in trials:
+        seed = "" if t.seed is None else json.dumps(t.seed)
         for values in _curve_rows(t, keys):
             cells = ["" if v is None else f"{v:.10g}" for v in values]
-            writer.writerow([t.method, "" if t.seed is None else t.seed, t.trial_id, *cells])
+            writer.writerow([t.method, t.variant, seed, t.trial_id, *cells])
     return out.getvalue()
 
 
@@ -292,7 +295,8 @@ def report_json(trials: Sequence[Trial], cols: Sequence[Column]) -> dict[str, An
             rows = _curve_rows(t, keys)
             curve = {f: [r[i] for r in rows] for i, f in enumerate(fields)}
             final = {f: _number(t.final(f)) for f in fields}
-            runs.append({"trial": t.path.name, "seed": t.seed, "final": final, "curve": curve})
+            trial = t.path.name if t.path.is_dir() else t.trial_id  # a CSV's trials: their ids
+            runs.append({"trial": trial, "seed": t.seed, "final": final, "curve": curve})
         variants = " / ".join(sorted({t.variant for t in ts}))
         methods.append({"method": method, "variant": variants, "summary": summary, "trials": runs})
     return {"metrics": keys, "methods": methods}

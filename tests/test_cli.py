@@ -543,6 +543,19 @@ def test_plot_band_none_draws_one_line_per_seed(tmp_path, drawn):
     assert drawn["bands"] == []
 
 
+def test_plot_draws_seeds_kept_in_a_csv_and_a_new_seed_as_one_band(tmp_path, drawn):
+    write_seeds(tmp_path / "kept" / "maaal", {0: [0.0, 1.0], 1: [2.0, 3.0]})
+    kept = tmp_path / "maaal.csv"
+    args = ["report", str(tmp_path / "kept"), "-m", "env_runners/episode_return_mean"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main([*args, "--csv", str(kept)]) == 0
+        write_seeds(tmp_path / "new" / "maaal", {2: [4.0, 5.0]})
+        args = ["plot", str(kept), str(tmp_path / "new"), "--smooth", "1", "--band", "minmax"]
+        assert cli.main([*args, "-o", str(tmp_path / "c.png")]) == 0
+    assert drawn["lines"] == [("maaal (mean of 3 seeds, min to max)", [2.0, 3.0])]
+    assert drawn["bands"] == [([0.0, 1.0], [4.0, 5.0])]
+
+
 def test_band_interpolates_seeds_onto_the_steps_all_of_them_reached():
     from rllib_maaal.curves import Curve, band
 

@@ -134,7 +134,7 @@ def test_a_seed_that_never_evaluated_is_counted_out(tmp_path):
         tmp_path / "r-al" / "t0", {"seed": 0}, [result(9, 1.0, {}, city(-4, 0.5, 0))], config
     )
     write_trial(tmp_path / "r-al" / "t1", {"seed": 1}, [result(9, 1.0, city(-9, 0, 0))], config)
-    trials = report.load_trials(trial_dirs([tmp_path]))
+    trials = report.load_trials([tmp_path])
     (row,) = table_rows(report.markdown(trials, report.columns(trials))).values()
     assert row[:3] == ["R-AL", "0, 1", "-4.0 (n=1)"]
 
@@ -147,6 +147,7 @@ def test_files_keep_only_the_table_metrics_and_changed_values(runs, tmp_path, ca
     lines = list(csv.reader(io.StringIO(out["csv"].read_text())))
     assert lines[0] == [
         "method",
+        "variant",
         "seed",
         "trial_id",
         "num_env_steps_sampled_lifetime",
@@ -156,9 +157,9 @@ def test_files_keep_only_the_table_metrics_and_changed_values(runs, tmp_path, ca
         "evaluation/env_runners/success",
     ]
     # per seed: the first evaluation and the last (the repeat and the NaN row dropped)
-    assert [row[:4] for row in lines[1:3]] == [
-        ["maaal", "0", "MAAAL_city_0", "100"],
-        ["maaal", "0", "MAAAL_city_0", "400"],
+    assert [row[:5] for row in lines[1:3]] == [
+        ["maaal", "MAAAL", "0", "MAAAL_city_0", "100"],
+        ["maaal", "MAAAL", "0", "MAAAL_city_0", "400"],
     ]
     assert len(lines) == 1 + 3 * 2
     data = json.loads(out["json"].read_text())
@@ -177,3 +178,50 @@ def test_metric_columns_replace_the_defaults_and_a_typo_is_one_line(runs, capsys
     err = capsys.readouterr().err
     assert "no trial logged 'evaluation/env_runners/sucess'" in err
     assert "closest logged metrics: evaluation/env_runners/success" in err
+
+
+def test_a_csv_of_raw_curves_reads_back_as_the_table_it_was_written_from(runs, tmp_path, capsys):
+    # r-al's last result repeats its evaluation: the CSV keeps it for the env steps and time
+    evaluated = [result(100, 10.0, city(-9, 0.2, 0), city(-5, 0.5, 0))]
+    repeated = [result(200, 20.0, city(-8, 0.2, 0), city(-5, 0.5, 0))]
+    config = {"allocation": "rule", "action": "learned"}
+    write_trial(runs / "r-al" / "t0", {"seed": 0}, evaluated + repeated, config)
+    dirs = [str(runs / "maaal"), str(runs / "fixed-bt"), str(runs / "r-al")]
+    kept = tmp_path / "docs" / "kept.csv"
+    assert cli.main(["report", *dirs, "--csv", str(kept)]) == 0
+    table = table_rows(capsys.readouterr().out)
+    assert table["r-al"] == ["R-AL", "0", "-5.0", "0.50", "0.00", "200", "20s"]
+    assert cli.main(["report", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert table_rows(out) == table  # variant, seeds, mean ± CI, env steps and wall time
+    assert out.startswith("Read from each trial's result.json or CSV: ")
+
+
+def test_a_csv_method_and_an_experiment_of_its_name_are_one_method_over_both_seeds(
+    runs, tmp_path, capsys
+):
+    trials = report.load_trials([runs / "maaal"])
+    all_seeds = table_rows(report.markdown(trials, report.columns(trials)))
+    kept = tmp_path / "kept.csv"  # seeds 0 and 1 kept in a CSV, seed 2 run anew
+    seeds_0_1 = [str(runs / "maaal" / f"MAAAL_city_{seed}") for seed in (0, 1)]
+    assert cli.main(["report", *seeds_0_1, "--csv", str(kept)]) == 0
+    new = tmp_path / "new" / "maaal"
+    new.mkdir(parents=True)
+    (runs / "maaal" / "MAAAL_city_2").rename(new / "MAAAL_city_2")
+    capsys.readouterr()
+    assert cli.main(["report", str(kept), str(tmp_path / "new")]) == 0
+    assert table_rows(capsys.readouterr().out) == all_seeds
+
+
+def test_a_csv_that_is_not_raw_curves_is_one_line_naming_what_it_lacks(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,return\n1,2\n")
+    assert cli.main(["report", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "needs the columns method, seed and trial_id; it has step, return" in err
+    bad.write_text("method,seed,trial_id,time_total_s\nmaaal,0,t,soon\n")
+    assert cli.main(["plot", str(bad)]) == 2
+    assert "bad.csv, line 2: every column but method, variant, seed, trial_id" in (
+        capsys.readouterr().err
+    )
