@@ -35,6 +35,8 @@ SEED = "seed"
 #: How the trials of a method are drawn: mean ± 95 % CI, mean and min to max, one line each.
 BANDS = {"ci": "95 % CI", "minmax": "min to max", "none": None}
 DEFAULT_X = "num_env_steps_sampled_lifetime"
+#: The episode metrics that tell a new measurement from RLlib's repeat of the last one.
+SIGNATURE = ("episode_return_mean", "episode_len_mean")
 #: The columns of a raw-curves CSV that say whose curve a row is; every other column is a number.
 CSV_KEYS = ("method", "variant", "seed", "trial_id")
 #: The metrics drawn by default and ranked for "best" (``rllib train``'s summary too), in order
@@ -328,19 +330,39 @@ def load_curves(
             columns |= row.keys()
         curve = Curve(run.name.label, window=smooth, method=run.name.method)
         for name in metrics:
-            pairs = np.array([(r[x], r[name]) for r in run.rows if x in r and name in r])
-            pairs = pairs[~np.isnan(pairs).any(1)] if len(pairs) else pairs
-            if len(pairs):
-                # RLlib repeats the last evaluation (and, without finished episodes, the last
-                # return) in later results: a repeated value is one measurement, not several.
-                fresh = np.insert(pairs[1:, 1] != pairs[:-1, 1], 0, True)
-                pairs = pairs[fresh]
-                curve.series[name] = (pairs[:, 0], pairs[:, 1])
+            measured = [r for r in run.rows if x in r and not np.isnan(r.get(name, np.nan))]
+            if measured:
+                fresh = measurements(measured, name)
+                xs = np.array([r[x] for r in fresh])
+                curve.series[name] = (xs, np.array([r[name] for r in fresh]))
         curves.append(curve)
     for name in (x, *metrics):
         if name not in columns:
             raise missing_metric(name, columns)
     return curves, metrics
+
+
+def measurements(rows: Sequence[dict[str, float]], name: str) -> list[dict[str, float]]:
+    """The rows of ``rows`` (each logging ``name``) that hold a new measurement of it.
+
+    RLlib repeats the last evaluation in the next result, and the exploring return while no
+    episode finished (its episode counters are no guide: an evaluation's result counts 64
+    lifetime episodes, its repeat all of them). A row repeats the one before when the episode
+    metrics of ``name``'s group (``<group>/episode_return_mean`` and ``episode_len_mean``) are
+    unchanged, else (no such metrics) when ``name`` is. So a success rate of 0 at every
+    evaluation is as many points as evaluations, not one.
+    """
+    parts = name.split("/")
+    groups = ["/".join(parts[:k]) + "/" for k in range(len(parts) - 1, 0, -1)] + [""]
+    group = next((g for g in groups if any(g + SIGNATURE[0] in r for r in rows)), None)
+    keys = [name] if group is None else [group + k for k in SIGNATURE]
+    fresh, previous = [], None
+    for row in rows:
+        signature = [row.get(k) for k in keys]
+        if signature != previous:
+            fresh.append(row)
+        previous = signature
+    return fresh
 
 
 def band(curves: Sequence[Curve], name: str, kind: str) -> tuple[np.ndarray, ...]:

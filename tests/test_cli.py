@@ -556,6 +556,31 @@ def test_plot_draws_seeds_kept_in_a_csv_and_a_new_seed_as_one_band(tmp_path, dra
     assert drawn["bands"] == [([0.0, 1.0], [4.0, 5.0])]
 
 
+def test_an_evaluation_repeated_by_rllib_is_one_point_an_equal_new_one_is_another(tmp_path):
+    from rllib_maaal.curves import load_curves, load_runs
+
+    def row(steps: int, success: float, ret: float, episodes: int) -> dict[str, Any]:
+        evaluation = {
+            "success": success,
+            "episode_return_mean": ret,
+            "episode_len_mean": 150.0,
+            "num_episodes_lifetime": episodes,  # RLlib: 64 at an evaluation, all at its repeat
+        }
+        return {"num_env_steps_sampled_lifetime": steps, "evaluation": {"env_runners": evaluation}}
+
+    nan = float("nan")
+    # evaluations at 100, 300 and 500 steps; RLlib repeats each in the next result, then NaN
+    rows = [row(100, 0, -9.0, 64), row(200, 0, -9.0, 64), row(300, 0, -5.0, 64)]
+    rows += [row(400, 0, -5.0, 128), row(450, nan, nan, 128)]
+    write_results(
+        tmp_path / "r-al" / "t0", [*rows, row(500, 0.25, 1.0, 64), row(600, 0.25, 1.0, 192)]
+    )
+    metric = "evaluation/env_runners/success"
+    ((curve,), _) = load_curves(load_runs([tmp_path / "r-al"]), [metric])
+    xs, ys = curve.series[metric]
+    assert list(xs) == [100, 300, 500] and list(ys) == [0, 0, 0.25]
+
+
 def test_band_interpolates_seeds_onto_the_steps_all_of_them_reached():
     from rllib_maaal.curves import Curve, band
 
