@@ -5,9 +5,11 @@ differ only in ``seed``), with the paper's name of its variant where the config 
 allocation and action modes, its seeds, and per metric the mean over seeds ± the half-width of
 the 95 % confidence interval of that mean (Student t with n - 1 degrees of freedom: with three
 seeds the interval is 2.5 standard deviations wide on each side of the mean). A trial's value is its
-last greedy evaluation (``evaluation/env_runners/<metric>``); a method whose trials never
-evaluated falls back to the exploring training episodes (``env_runners/<metric>``), and its cell
-is marked. Env steps and wall time are each trial's last result, averaged over seeds.
+last greedy evaluation (``evaluation/env_runners/<metric>``), or the mean of its last ``last``
+evaluations (``rllib report --last 10``: a success rate over 64 episodes moves by about 0.06
+from one evaluation to the next on sampling alone); a method whose trials never evaluated falls
+back to the exploring training episodes (``env_runners/<metric>``), and its cell is marked. Env
+steps and wall time are each trial's last result, averaged over seeds.
 
 The raw curves behind the table go to a small CSV or JSON file (:func:`curves_csv`,
 :func:`report_json`): only the metrics of the table, a row where a value changed (RLlib repeats
@@ -30,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from rllib_maaal.curves import CSV_KEYS, DEFAULT_X, Run, ci95, load_runs, missing_metric
+from rllib_maaal.curves import (
+    CSV_KEYS,
+    DEFAULT_X,
+    Run,
+    ci95,
+    load_runs,
+    measurements,
+    missing_metric,
+)
 from rllib_maaal.experiment import ExperimentError
 
 EVALUATION, EXPLORING = "evaluation/env_runners/", "env_runners/"
@@ -90,6 +100,16 @@ class Trial:
                 return value
         return None
 
+    def settled(self, key: str, last: int = 1) -> float | None:
+        """The mean of the last ``last`` measurements of ``key`` (RLlib's repeats of an
+        evaluation in the results between evaluations counted once,
+        :func:`rllib_maaal.curves.measurements`), or of all where it has fewer; None when never
+        logged. ``last`` 1 is :meth:`final`."""
+        logged = [r for r in self.rows if not math.isnan(r.get(key, math.nan))]
+        if not logged:
+            return None
+        return float(np.mean([r[key] for r in measurements(logged, key)[-last:]]))
+
 
 @dataclass
 class Cell:
@@ -139,10 +159,11 @@ def by_method(trials: Sequence[Trial]) -> dict[str, list[Trial]]:
     return methods
 
 
-def cell(trials: Sequence[Trial], column: Column) -> Cell:
-    """The values of ``column`` over ``trials``, from its first source any of them logged."""
+def cell(trials: Sequence[Trial], column: Column, last: int = 1) -> Cell:
+    """The values of ``column`` over ``trials`` (each the mean of its ``last`` measurements,
+    :meth:`Trial.settled`), from its first source any of them logged."""
     for i, key in enumerate(column.sources):
-        values = [v for t in trials if (v := t.final(key)) is not None]
+        values = [v for t in trials if (v := t.settled(key, last)) is not None]
         if values:
             return Cell(key, values, fallback=i > 0)
     return Cell(None, [])
@@ -165,20 +186,22 @@ def columns(trials: Sequence[Trial], metrics: Sequence[str] | None = None) -> li
     return logged
 
 
-def markdown(trials: Sequence[Trial], cols: Sequence[Column]) -> str:
-    """The table, after a header that names the result key each column was read from."""
+def markdown(trials: Sequence[Trial], cols: Sequence[Column], last: int = 1) -> str:
+    """The table, after a header that names the result key each column was read from; each
+    trial's value is the mean of its ``last`` evaluations (:func:`cell`)."""
     from rllib_maaal.progress import duration
 
     methods = by_method(trials)
-    cells = {m: [cell(ts, c) for c in cols] for m, ts in methods.items()}
+    cells = {m: [cell(ts, c, last) for c in cols] for m, ts in methods.items()}
     read = {v.key for row in cells.values() for v in row}
     sources = ", ".join(
         f"{c.heading} = " + " or ".join(f"`{k}`" for k in c.sources if k in read) for c in cols
     )
     where = "result.json" if all(t.path.is_dir() for t in trials) else "result.json or CSV"
+    value = "last value" if last == 1 else f"mean of its last {last} evaluations"
     lines = [
         f"Read from each trial's {where}: {sources} (`{EVALUATION}...`: the greedy "
-        "evaluation); each trial's last value, as the mean over seeds ± the half-width of its "
+        f"evaluation); each trial's {value}, as the mean over seeds ± the half-width of its "
         "95 % confidence interval (Student t; no interval for one seed). Env steps and wall "
         "time: each trial's last result, mean over seeds.",
         "",
@@ -273,19 +296,21 @@ def curves_csv(trials: Sequence[Trial], cols: Sequence[Column]) -> str:
     return out.getvalue()
 
 
-def report_json(trials: Sequence[Trial], cols: Sequence[Column]) -> dict[str, Any]:
-    """The table's numbers and the raw curves (one list per key, as in the CSV), JSON-able."""
+def report_json(trials: Sequence[Trial], cols: Sequence[Column], last: int = 1) -> dict[str, Any]:
+    """The table's numbers (each trial's value the mean of its ``last`` evaluations) and the raw
+    curves (one list per key, as in the CSV), JSON-able."""
     keys = _curve_keys(trials, cols)
     fields = [DEFAULT_X, TIME, *keys]
     methods = []
     for method, ts in by_method(trials).items():
         summary = {}
         for col in cols:
-            values = cell(ts, col)
+            values = cell(ts, col, last)
             if values.key is not None:
                 mean, half, n = values.stats()
                 summary[col.heading] = {
                     "key": values.key,
+                    "last": last,
                     "mean": _number(mean),
                     "ci95": _number(half),
                     "n": n,

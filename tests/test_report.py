@@ -225,3 +225,33 @@ def test_a_csv_that_is_not_raw_curves_is_one_line_naming_what_it_lacks(tmp_path,
     assert "bad.csv, line 2: every column but method, variant, seed, trial_id" in (
         capsys.readouterr().err
     )
+
+
+def test_last_n_is_the_mean_of_each_trials_last_n_evaluations_repeats_counted_once(
+    tmp_path, capsys
+):
+    # evaluations at 100 and 200 env steps; the result at 300 is RLlib's repeat of the second
+    config = {"allocation": "learned", "action": "learned"}
+    for seed, shift in enumerate((0.0, 4.0)):
+        rows = [
+            result(100, 10.0, city(-50, 0, 0), city(-30 + shift, 0.4, 0.0)),
+            result(200, 20.0, city(-45, 0, 0), city(-20 + shift, 0.6, 0.0)),
+            result(300, 30.0, city(-40, 0, 0), city(-20 + shift, 0.6, 0.0)),
+        ]
+        write_trial(tmp_path / "maaal" / f"t{seed}", {"seed": seed}, rows, config)
+    assert cli.main(["report", str(tmp_path / "maaal"), "--last", "2"]) == 0
+    out = capsys.readouterr().out
+    ret, fraction, success = table_rows(out)["maaal"][2:5]
+    half = 12.706204736174698 * 4.0 / np.sqrt(2) / np.sqrt(2)  # t(1 dof), two seeds 4 apart
+    assert ret == f"-23.0 ± {half:.1f}"  # seeds -25 and -21: not -20 and -16 (repeat counted)
+    assert (fraction, success) == ("0.50 ± 0.00", "0.00 ± 0.00")
+    assert "each trial's mean of its last 2 evaluations" in out
+    # the raw-curves CSV keeps the evaluations, so it gives the same table
+    kept = tmp_path / "kept.csv"
+    assert cli.main(["report", str(tmp_path / "maaal"), "--csv", str(kept)]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", str(kept), "--last", "2"]) == 0
+    assert table_rows(capsys.readouterr().out)["maaal"][2:5] == [ret, fraction, success]
+    assert cli.main(["report", str(kept), "--last", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--last must be an int >= 1" in err
