@@ -297,8 +297,8 @@ def curves_csv(trials: Sequence[Trial], cols: Sequence[Column]) -> str:
 
 
 def report_json(trials: Sequence[Trial], cols: Sequence[Column], last: int = 1) -> dict[str, Any]:
-    """The table's numbers (each trial's value the mean of its ``last`` evaluations) and the raw
-    curves (one list per key, as in the CSV), JSON-able."""
+    """The table's numbers (each trial's value the mean of its ``last`` evaluations, recorded
+    once as ``last``) and the raw curves (one list per key, as in the CSV), JSON-able."""
     keys = _curve_keys(trials, cols)
     fields = [DEFAULT_X, TIME, *keys]
     methods = []
@@ -310,7 +310,6 @@ def report_json(trials: Sequence[Trial], cols: Sequence[Column], last: int = 1) 
                 mean, half, n = values.stats()
                 summary[col.heading] = {
                     "key": values.key,
-                    "last": last,
                     "mean": _number(mean),
                     "ci95": _number(half),
                     "n": n,
@@ -324,4 +323,4 @@ def report_json(trials: Sequence[Trial], cols: Sequence[Column], last: int = 1) 
             runs.append({"trial": trial, "seed": t.seed, "final": final, "curve": curve})
         variants = " / ".join(sorted({t.variant for t in ts}))
         methods.append({"method": method, "variant": variants, "summary": summary, "trials": runs})
-    return {"metrics": keys, "methods": methods}
+    return {"metrics": keys, "last": last, "methods": methods}

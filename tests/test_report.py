@@ -163,6 +163,7 @@ def test_files_keep_only_the_table_metrics_and_changed_values(runs, tmp_path, ca
     ]
     assert len(lines) == 1 + 3 * 2
     data = json.loads(out["json"].read_text())
+    assert data["last"] == 1
     (method,) = data["methods"]
     assert method["summary"]["return"]["mean"] == pytest.approx(-13.0)
     assert method["summary"]["return"]["n"] == 3
