@@ -491,16 +491,23 @@ def plot(
 
 
 def _draw(ax: Any, group: Sequence[Curve], name: str, bands: str, color: str) -> None:
-    """One line of :func:`plot`: the mean of ``group`` with its band, or its one curve."""
+    """One line of :func:`plot`: the mean of ``group`` with its band, or its one curve. A line of
+    one point (a scripted team's greedy evaluations are all the same measurement) gets a marker,
+    since a line alone draws nothing there."""
     if len(group) > 1:
         xs, mean, low, high = band(group, name, bands)
         ax.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
         label = f"{group[0].method} (mean of {len(group)} seeds, {BANDS[bands]})"
-        ax.plot(xs, mean, color=color, label=label, linewidth=1.8)
+        ax.plot(xs, mean, color=color, label=label, linewidth=1.8, marker=_marker(xs))
         return
     (curve,) = group
     xs, ys = curve.series[name]
     window = effective_window(curve.window, len(ys))
     if window > 1:
         ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1.0)
-    ax.plot(xs, smoothed(ys, window), color=color, label=curve.label, linewidth=1.8)
+    line = smoothed(ys, window)
+    ax.plot(xs, line, color=color, label=curve.label, linewidth=1.8, marker=_marker(xs))
+
+
+def _marker(xs: Sequence[float]) -> str | None:
+    return "o" if len(xs) == 1 else None

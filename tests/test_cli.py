@@ -478,11 +478,12 @@ def drawn(monkeypatch) -> dict[str, list]:
     """The labels of the lines and the bands ``rllib plot`` draws, as ``(label, ys)``."""
     import matplotlib.axes
 
-    calls: dict[str, list] = {"lines": [], "bands": []}
+    calls: dict[str, list] = {"lines": [], "bands": [], "markers": []}
     line, fill = matplotlib.axes.Axes.plot, matplotlib.axes.Axes.fill_between
 
     def plot(ax, xs, ys, *args, **kwargs):
         calls["lines"].append((kwargs.get("label"), list(ys)))
+        calls["markers"].append(kwargs.get("marker"))
         return line(ax, xs, ys, *args, **kwargs)
 
     def fill_between(ax, xs, low, high, *args, **kwargs):
@@ -541,6 +542,16 @@ def test_plot_band_none_draws_one_line_per_seed(tmp_path, drawn):
         assert cli.main(args) == 0
     assert [label for label, _ in drawn["lines"]] == ["maaal seed=0", "maaal seed=1"]
     assert drawn["bands"] == []
+
+
+def test_plot_marks_a_line_of_one_point_which_a_line_alone_would_not_show(tmp_path, drawn):
+    write_seeds(tmp_path / "maaal", {0: [0.0, 1.0]})
+    write_seeds(tmp_path / "fixed-bt", {0: [3.0]})
+    args = ["plot", str(tmp_path / "maaal"), str(tmp_path / "fixed-bt"), "--smooth", "1"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main([*args, "-o", str(tmp_path / "c.png")]) == 0
+    assert drawn["lines"] == [("maaal", [0.0, 1.0]), ("fixed-bt", [3.0])]
+    assert drawn["markers"] == [None, "o"]
 
 
 def test_plot_draws_seeds_kept_in_a_csv_and_a_new_seed_as_one_band(tmp_path, drawn):
