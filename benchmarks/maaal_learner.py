@@ -7,10 +7,10 @@ on the machine changes the figure less than it changes wall time. A transition i
 (unpadded) env step of the batch.
 
 With ``--baseline ROOT`` the same batch is also timed with the package found under ROOT (e.g. a
-git worktree of an older commit), each code in its own subprocess, alternating A B A B ..., and
-the ratio of medians is printed: old and new measured side by side in one run. Both start from
-the same weights, so the losses of their first updates are compared too: the same maths gives the
-same numbers (up to float rounding).
+git worktree of an older commit) under the same ``--training`` overrides, each code in its own
+subprocess, alternating A B A B ..., and the ratio of medians is printed: old and new measured
+side by side in one run. Both start from the same weights, so the losses of their first updates
+are compared too: the same maths gives the same numbers (up to float rounding).
 
     python benchmarks/maaal_learner.py --scenario 7a_7b --updates 20 --baseline /tmp/old-learner
 
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per code")
     parser.add_argument("--baseline", type=Path, help="root of the code to compare against")
     parser.add_argument(
-        "--training", default="{}", help="JSON of MAAALConfig.training overrides (new code only)"
+        "--training", default="{}", help="JSON of MAAALConfig.training overrides (both codes)"
     )
     parser.add_argument(
         "--against", metavar="JSON", help="time this code under these training overrides too"
@@ -186,7 +186,7 @@ def main() -> None:
         # name: (package root, training overrides)
         variants = {"new": (ROOT, args.training)}
         if args.baseline:
-            variants["old"] = (args.baseline.resolve(), "{}")
+            variants["old"] = (args.baseline.resolve(), args.training)
         if args.against:
             variants["alt"] = (ROOT, args.against)
         rates: dict[str, list[dict]] = {name: [] for name in variants}
@@ -206,7 +206,7 @@ def main() -> None:
     for other in ("old", "alt"):
         if other in median:
             print(f"new / {other}: {median['new'] / median[other]:.2f}x")
-    if "old" in median and args.training == "{}":
+    if "old" in median:
         new, old = rates["new"][0]["losses"], rates["old"][0]["losses"]
         gap = max(abs(new[k] - old[k]) / max(abs(old[k]), 1e-8) for k in old)
         print(f"first-update losses, largest relative difference new vs old: {gap:.1e}")

@@ -109,6 +109,10 @@ class PairScorer(nn.Module):
     summed): the same function as one Linear on the concatenation, without building the
     (..., U, M, dim_a + dim_b + P) input. Every unit and item is scored alike, so the scores are
     equivariant to permutations of the units and of the items.
+
+    With ``item_mask`` only the items it marks are scored, the others get −inf: the hidden
+    layer is a (U, M, hidden) grid per instance, most of a learner update's work, and in the
+    city only about a quarter of the subtasks are active at a decision.
     """
 
     def __init__(self, unit_dim: int, item_dim: int, pair_dim: int, hidden: int) -> None:
@@ -119,10 +123,27 @@ class PairScorer(nn.Module):
         self.out = mlp(hidden, hidden, 1)
 
     def forward(
-        self, units: torch.Tensor, items: torch.Tensor, pair: torch.Tensor | None = None
+        self,
+        units: torch.Tensor,
+        items: torch.Tensor,
+        pair: torch.Tensor | None = None,
+        item_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``units`` (..., U, A), ``items`` (..., M, B), ``pair`` (..., U, M, P) → (..., U, M)."""
-        h = self.unit(units).unsqueeze(-2) + self.item(items).unsqueeze(-3)
+        """``units`` (..., U, A), ``items`` (..., M, B), ``pair`` (..., U, M, P), ``item_mask``
+        (..., M) → (..., U, M)."""
+        if item_mask is None:
+            h = self.unit(units).unsqueeze(-2) + self.item(items).unsqueeze(-3)
+            if self.pair is not None:
+                h = h + self.pair(pair)
+            return self.out(torch.relu(h)).squeeze(-1)
+        lead, (n_units, n_items) = items.shape[:-2], (units.shape[-2], items.shape[-2])
+        # The scored (instance, item) pairs; ``nonzero`` syncs with the host on a GPU.
+        k, m = item_mask.reshape(-1, n_items).nonzero(as_tuple=True)
+        a = self.unit(units).reshape(-1, n_units, self.unit.out_features)
+        b = self.item(items).reshape(-1, n_items, self.unit.out_features)
+        h = a[k] + b[k, m].unsqueeze(-2)  # (pairs, U, hidden)
         if self.pair is not None:
-            h = h + self.pair(pair)
-        return self.out(torch.relu(h)).squeeze(-1)
+            h = h + self.pair(pair.reshape(-1, n_units, n_items, pair.shape[-1])[k, :, m])
+        scores = self.out(torch.relu(h)).squeeze(-1)  # (pairs, U)
+        grid = scores.new_full((len(a), n_items, n_units), float("-inf"))
+        return grid.index_put((k, m), scores).transpose(-1, -2).reshape(*lead, n_units, n_items)

@@ -123,3 +123,22 @@ def test_pair_scorer_is_an_mlp_on_the_concatenation():
     joint = torch.cat([units[:, None].expand(5, 6, 3), items[None].expand(5, 6, 4), pair], dim=-1)
     expected = scorer.out(torch.relu(joint @ first.T + scorer.unit.bias)).squeeze(-1)
     torch.testing.assert_close(scorer(units, items, pair), expected)
+
+
+def test_pair_scorer_with_an_item_mask_scores_only_the_marked_items_and_the_same():
+    torch.manual_seed(0)
+    scorer = PairScorer(unit_dim=3, item_dim=4, pair_dim=2, hidden=H)
+    units, items = torch.randn(2, 3, 5, 3), torch.randn(2, 3, 6, 4)
+    pair = torch.randn(2, 3, 5, 6, 2)
+    mask = torch.rand(2, 3, 6) < 0.4
+    mask[0, 0] = False  # an instance with no item to score
+    full = scorer(units, items, pair)
+    masked = scorer(units, items, pair, item_mask=mask)
+    marked = mask.unsqueeze(-2).expand_as(full)
+    torch.testing.assert_close(masked[marked], full[marked])
+    assert (masked[~marked] == float("-inf")).all()
+    # The gradients of the marked scores are the same either way.
+    params = list(scorer.parameters())
+    grads = [torch.autograd.grad(s[marked].sum(), params) for s in (full, masked)]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)

@@ -15,6 +15,7 @@ from rllib_maaal.algorithms.maaal.torch.maaal_torch_rl_module import (
     DECIDE,
     Q_ALLOC,
     Q_ALLOC_MIX,
+    Q_TOT_NEXT_TARGET,
 )
 
 
@@ -241,3 +242,30 @@ def test_pooled_mixer_state_ignores_the_order_of_entities_and_the_masked_ones():
 def test_pooled_mixer_state_needs_entities():
     with pytest.raises(ValueError, match="mixer_state 'pooled' pools the team observation's"):
         make_module(mixer_state="pooled")
+
+
+def test_the_encoders_see_each_episodes_observations_and_not_the_padding(toy_entity_batch):
+    module, _ = make_module(entities=True, mixer_state="pooled")
+    # Toy episodes all last 12 steps: cut episode 0 to 7 (truncated), its steps 8.. are padding.
+    b = 0
+    length = toy_entity_batch["length"].clone()
+    length[b] = 7
+    terminated = toy_entity_batch["terminated"].clone()
+    terminated[b] = 0
+    batch = dict(toy_entity_batch, length=length, terminated=terminated)
+    rows = []
+    hook = lambda net, args: rows.append(args[0].shape[0])  # noqa: E731
+    for net in (module.agent_net, module._target_agent_net):
+        net.register_forward_pre_hook(hook)
+    out = module.forward_train(batch)
+    assert rows == [int((length + 1).sum())] * 2  # online and target, steps 0..length
+    # The padding's observations change nothing; a final observation's do.
+    padded, final = (dict(batch, obs={**batch["obs"]}) for _ in range(2))
+    padded["obs"]["entities"] = batch["obs"]["entities"].clone()
+    padded["obs"]["entities"][b, length[b] + 1 :] += 100.0
+    final["obs"]["entities"] = batch["obs"]["entities"].clone()
+    final["obs"]["entities"][b, length[b]] += 100.0
+    out_padded, out_final = module.forward_train(padded), module.forward_train(final)
+    for key in out:
+        torch.testing.assert_close(out_padded[key], out[key])
+    assert not torch.allclose(out_final[Q_TOT_NEXT_TARGET], out[Q_TOT_NEXT_TARGET])

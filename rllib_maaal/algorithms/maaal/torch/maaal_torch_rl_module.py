@@ -90,6 +90,8 @@ Q_TOT = "q_tot"
 #: ``double_q``, else by the target ones.
 Q_TOT_NEXT_TARGET = "q_tot_next_target"
 
+#: The observation keys the agent network and the pooled mixer state read.
+_ENCODER_INPUTS = ("obs", "entities", "entity_mask")
 #: The observation keys the allocation Q reads.
 _ALLOCATION_INPUTS = (
     "agent_unit",
@@ -216,7 +218,7 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
             q = torch.einsum("...uh,...mh->...um", g, v)
         else:
             pair = self._unit_mean(obs, obs["pair"]) if "pair" in obs else None
-            q = nets.alloc_scorer(g, v, pair)
+            q = nets.alloc_scorer(g, v, pair, item_mask=obs["subtask_active"] > 0)
         return q.masked_fill(obs["subtask_active"].unsqueeze(-2) <= 0, NEG_INF)
 
     def _agent_q(
@@ -332,17 +334,20 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         valid = out[VALID]
         horizon = valid.shape[1]
         online, target = self._networks(), self._networks(target=True)
-        w = self._encode(online, obs)  # (B, T + 1, N, H)
-        state = self._mixer_state(online, obs)  # (B, T + 1, S), shared by both mixers
+        rows = torch.arange(valid.shape[0], device=valid.device)
+        last = batch["length"].long()
+        # The encoders see only the observations the episodes have (steps 0..length); the
+        # padding, a fifth of a city batch, gets zeros that no loss term reads.
+        seen = torch.arange(obs["obs"].shape[1], device=last.device) <= last.unsqueeze(1)
+        at = seen.flatten().nonzero().squeeze(1)  # (a host sync on a GPU)
+        packed = {k: obs[k].flatten(0, 1).index_select(0, at) for k in _ENCODER_INPUTS if k in obs}
+        w, state = self._step_encodings(online, obs, packed, at)  # state: read by both mixers
         with torch.no_grad():
-            w_target = self._encode(target, obs)
-            state_target = self._mixer_state(target, obs)
+            w_target, state_target = self._step_encodings(target, obs, packed, at)
         out[DECIDE] = (obs["decide"][:, :horizon, 0] > 0) & valid
         now = {k: obs[k][:, :horizon] for k in ("agent_unit", "agent_mask")}
         out[UNIT_PRESENT] = self._membership(now, w.dtype).sum(-2) > 0
 
-        rows = torch.arange(valid.shape[0], device=valid.device)
-        last = batch["length"].long()
         if cfg["allocation"] in LEARNED_ALLOCATION:
             q_final = self._allocation_terms(
                 out, obs, (w, w_target), (state, state_target), last, batch["allocation"]
@@ -361,6 +366,22 @@ class MAAALTorchRLModule(EpisodicTorchRLModule):
         if cfg["action"] == "learned":
             self._action_terms(out, batch, (w, w_target), (state, state_target), in_force_steps)
         return out
+
+    def _step_encodings(
+        self,
+        nets: _Networks,
+        obs: dict[str, torch.Tensor],
+        packed: dict[str, torch.Tensor],
+        at: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """w (B, T + 1, N, H) and the mixer state (B, T + 1, S) of ``nets`` from ``packed``, the
+        observations at the flat (b, t) indices ``at`` of the batch ``obs``; zeros elsewhere
+        (the flat state is the env's, whole)."""
+        batch_size, steps = obs["obs"].shape[:2]
+        w = _scatter_steps(self._encode(nets, packed), at, batch_size, steps)
+        if nets.state_encoder is None:
+            return w, obs["state"]
+        return w, _scatter_steps(self._mixer_state(nets, packed), at, batch_size, steps)
 
     def _allocation_terms(
         self,
